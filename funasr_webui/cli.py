@@ -1,0 +1,158 @@
+"""Command line: `python -m funasr_webui {serve,transcribe,download,history} ...`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import history_cli
+from .settings import Settings
+from .writers import FORMATS, render
+
+
+def add_settings_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that loads models; defaults come from Settings (and FUNASR_WEBUI_* vars)."""
+    d = Settings()
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=d.device, help="auto = CUDA when available")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "paraformer", "whisper"],
+        default=d.engine,
+        help="auto = Paraformer when its models are in --models-dir (or can be downloaded), else Whisper",
+    )
+    p.add_argument("--models-dir", type=Path, default=d.models_dir, help="where model folders live")
+    p.add_argument("--db", type=Path, default=d.db, help="history database file")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="speech segments decoded together")
+    p.add_argument("--threads", type=int, default=d.threads, help="CPU threads for inference")
+    p.add_argument("--offline", action="store_true", default=d.offline, help="never try to download models")
+    p.add_argument("--fp16", action="store_true", default=d.fp16, help="half precision on CUDA")
+    p.add_argument("--max-duration", type=float, default=d.max_duration, help="longest audio accepted, seconds")
+    p.add_argument("--keep-days", type=float, default=d.keep_days, help="purge history older than N days at start")
+    p.add_argument(
+        "--keep-audio",
+        action="store_true",
+        default=d.keep_audio,
+        help="keep a copy of each recording beside the database for playback (off: privacy)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace, **extra) -> Settings:
+    fields = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**{**fields, **extra})
+
+
+def add_server_args(p: argparse.ArgumentParser) -> None:
+    d = Settings()
+    p.add_argument("--host", default=d.host, help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=int, default=d.port)
+    p.add_argument("--auth", default=d.auth, help="user:password protecting the web page, or a file of such lines")
+    p.add_argument("--api-key", default=d.api_key, help="Bearer key protecting the API, or a file of keys")
+    add_settings_args(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m funasr_webui", description="Local speech-to-text (FunASR).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the web page and API")
+    add_server_args(serve)
+
+    tr = sub.add_parser("transcribe", help="transcribe files and print or write the results")
+    tr.add_argument("files", nargs="+", type=Path)
+    tr.add_argument("--format", choices=FORMATS, default="txt")
+    tr.add_argument("--out", type=Path, help="write FILE.<format> into this folder instead of printing")
+    tr.add_argument("--hotwords", help="space-separated words, or a file with one per line")
+    tr.add_argument("--no-itn", action="store_true", help="keep numbers as words (no inverse text normalization)")
+    tr.add_argument("--language", help="language code for engines that detect it (default: auto)")
+    tr.add_argument("--no-history", action="store_true", help="do not save the results to the history")
+    add_settings_args(tr)
+
+    dl = sub.add_parser("download", help="download the Paraformer model set from ModelScope into --models-dir")
+    dl.add_argument("--models-dir", type=Path, default=Settings().models_dir)
+    dl.add_argument("--timeout", type=float, default=3600.0)
+
+    history_cli.register(sub)
+    return parser
+
+
+def read_hotwords(value: str | None) -> str | None:
+    if value and Path(value).is_file():
+        return Path(value).read_text(encoding="utf-8")
+    return value
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .errors import UserError
+    from .service import build_service
+
+    settings = settings_from_args(args)
+    service = build_service(settings)
+    if service.pipeline.notice:
+        print(service.pipeline.notice, file=sys.stderr)
+    try:
+        options = service.options(read_hotwords(args.hotwords), itn=not args.no_itn, language=args.language)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    bar = tqdm(args.files, unit="file", disable=len(args.files) < 2 or not sys.stderr.isatty(), file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name)
+        try:
+            if not path.is_file():
+                raise UserError("not_found", f"{path}: no such file", f"{path}：文件不存在")
+            if args.no_history:
+                transcript = service.pipeline.transcribe_file(path, options, name=path.name)
+            else:
+                outcome = service.transcribe_file(path, name=path.name, source=path.name, options=options)
+                transcript = outcome.transcript
+                if outcome.save_error:
+                    print(f"warning: {outcome.save_error}", file=sys.stderr)
+        except UserError as e:
+            failures += 1
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        text = render(transcript, args.format)
+        if args.out:
+            target = args.out / f"{path.stem}.{args.format}"
+            target.write_text(text, encoding="utf-8")
+            print(
+                f"{path.name} -> {target} ({transcript.duration:.1f} s audio, RTF {transcript.rtf:.3f})",
+                file=sys.stderr,
+            )
+        else:
+            if len(args.files) > 1:
+                print(f"==> {path.name} <==")
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 1 if failures else 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from . import models
+
+    try:
+        models.download_paraformer(args.models_dir, timeout=args.timeout)
+    except models.ModelUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"Paraformer models are in {args.models_dir}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from .server import serve
+
+    return serve(settings_from_args(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    commands = {"serve": run_serve, "transcribe": run_transcribe, "download": run_download, "history": history_cli.run}
+    return commands[args.command](args)

@@ -1,0 +1,67 @@
+"""What every engine takes and gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .transcript import Segment
+
+
+@dataclass
+class TranscribeOptions:
+    hotwords: list[str] = field(default_factory=list)
+    itn: bool = True
+    language: str | None = None  # None: detect (engines that can); Paraformer is Chinese(-English) only
+
+
+@dataclass
+class EngineResult:
+    text: str  # punctuated, before ITN
+    raw_text: str  # as recognized, before punctuation
+    segments: list[Segment]
+    language: str
+
+
+class Engine(Protocol):
+    name: str  # "paraformer" | "whisper"
+    model_name: str
+    device: str
+    languages: tuple[str, ...]  # what `language` may be; empty: not selectable
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult: ...
+
+    def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str: ...
+
+    def describe(self) -> dict[str, str]: ...
+
+
+def parse_hotwords(text: str | list[str] | None, max_count: int) -> list[str]:
+    """Hotwords from a text box (one per line) or a CLI/API string (spaces or commas); duplicates dropped."""
+    from .errors import UserError
+
+    if not text:
+        return []
+    if isinstance(text, list):
+        items = text
+    else:
+        text = text.replace("，", ",").replace(",", "\n")
+        # one per line keeps multi-word English terms whole; a single line is split on spaces
+        items = text.splitlines() if "\n" in text.strip() else text.split()
+    words = list(dict.fromkeys(w.strip() for w in items if w.strip()))
+    if len(words) > max_count:
+        raise UserError(
+            "too_many_hotwords",
+            f"too many hotwords: {len(words)} given, at most {max_count} allowed",
+            f"热词过多：共 {len(words)} 个，最多允许 {max_count} 个",
+        )
+    too_long = [w for w in words if len(w) > 50]
+    if too_long:
+        raise UserError(
+            "hotword_too_long",
+            f"hotword too long (50 characters at most): {too_long[0][:20]}…",
+            f"热词过长（最多 50 个字符）：{too_long[0][:20]}…",
+        )
+    return words

@@ -1,0 +1,1142 @@
+"""Transcription history: the one module that owns the SQLite database (nothing else writes SQL).
+
+Layout (schema version 2, see MIGRATIONS):
+- ``records``: one small row per transcription (metadata, status, error). Kept lean so filter scans,
+  counts and stats never touch the large text columns.
+- ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
+- ``fts_text``: FTS5 trigram index over ``bodies.text`` (substring search for queries of 3+ characters).
+- ``fts_grams``: FTS5 unicode61 index over ``bodies.grams``, a stored column holding every distinct
+  character and every distinct pair of adjacent characters of each alphanumeric run of the text.
+  A 2-character query is one token match, a 1-character query too (the trigram index cannot answer
+  those). Both FTS tables use external content and are kept in sync by triggers on ``bodies``.
+
+Times: ``created_at`` is stored as UTC ISO-8601 text (``2024-05-01T12:34:56.789012Z``) and returned as an
+aware UTC ``datetime``. It never decreases with ``id`` (``add`` clamps it to the previous record's
+time), so newest-first is ``id DESC`` and a date range is also an id range, which FTS5 can seek to.
+Naive datetimes and plain dates given as filters are read as local time; a plain ``date_to`` includes
+that whole day.
+
+Concurrency: one connection per thread (and per process: connections inherited through fork are
+dropped, never closed). WAL mode, a 30 s busy timeout, and every write in ``BEGIN IMMEDIATE`` (retried
+while the database is busy), so writers queue instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .transcript import Segment, Transcript
+from .writers import FORMATS, render
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = Path(__file__).resolve().parent.parent / "history.db"
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 30.0
+COUNT_CAP = 1000  # search counts matches up to this many; Page.total_exact says whether it was reached
+PROBE_ROWS = 2000  # ids read per step of a search (see HistoryStore._select)
+SPARSE_SPAN = 200  # ids this far apart on average are checked one by one in FTS5
+MAX_QUERY_CHARS = 256
+MAX_SOURCE_CHARS = 1000
+MAX_ERROR_CHARS = 20000
+EXPORT_FORMATS = ("json", "csv", "zip-srt", "zip-txt", "zip-vtt", "zip-json")
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_CHUNK = 500  # ids per statement; far below SQLite's variable limit
+
+# Alphanumeric runs: Unicode letters and digits (CJK included), no underscore.
+_RUN_RE = re.compile(r"[^\W_]+")
+_BIGRAM_RE = re.compile(r"(?=([^\W_]{2}))")  # every overlapping pair of alphanumeric characters
+# Query terms: a "double quoted phrase" or a whitespace-free word.
+_TERM_RE = re.compile(r'"([^"]+)"|(\S+)')
+_SUFFIX_RE = re.compile(r"\.[a-z0-9]{1,8}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def audio_hash(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO) -> str:
+    """SHA-256 hex digest of the audio content; files are streamed in 1 MiB blocks."""
+    h = hashlib.sha256()
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        h.update(path_or_bytes)
+    elif hasattr(path_or_bytes, "read"):
+        for block in iter(lambda: path_or_bytes.read(1 << 20), b""):  # type: ignore[union-attr]
+            h.update(block)
+    else:
+        with open(path_or_bytes, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _hotword_list(hotwords: str | Iterable[str] | None) -> list[str]:
+    """Hotwords as a clean list; a single string is split on whitespace (FunASR's own convention)."""
+    if not hotwords:
+        return []
+    items = hotwords.split() if isinstance(hotwords, str) else hotwords
+    return [_clean(str(w)).strip() for w in items if str(w).strip()]
+
+
+def settings_key(engine: str, model: str, hotwords: str | Iterable[str] | None, itn: bool, language: str) -> str:
+    """Stable key of the settings that change a result. Hotword order and the device do not count."""
+    canon = [
+        (engine or "").strip(),
+        (model or "").strip(),
+        sorted(set(_hotword_list(hotwords))),
+        bool(itn),
+        (language or "").strip().lower(),
+    ]
+    blob = json.dumps(canon, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def _clean(s: str) -> str:
+    """Text SQLite can store: lone surrogates (e.g. undecodable file names) become U+FFFD."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def grams(text: str) -> str:
+    """The ``bodies.grams`` value: distinct 1- and 2-character tokens of each alphanumeric run."""
+    low = text.lower()
+    seen = set(_BIGRAM_RE.findall(low))
+    seen.update(c for c in set(low) if c.isalnum())
+    return " ".join(sorted(seen))
+
+
+def _fts_phrase(s: str) -> str:
+    """A user string as one FTS5 phrase: inside double quotes nothing is syntax, '"' is doubled."""
+    return '"' + s.replace('"', '""') + '"'
+
+
+def _parse_query(q: str) -> tuple[list[str], list[str]] | None:
+    """Split a query into trigram phrases (terms of 3+ characters) and gram tokens (1-2 characters).
+
+    All terms must match (AND). Returns ([], []) for an empty query and None when the query has
+    terms but none is searchable (e.g. only "*" or "-"), which matches nothing.
+    """
+    q = _clean(q).replace("\x00", " ")[:MAX_QUERY_CHARS]
+    phrases: list[str] = []
+    tokens: list[str] = []
+    seen_any = False
+    for quoted, bare in _TERM_RE.findall(q):
+        term = (quoted or bare).strip()
+        if not term:
+            continue
+        seen_any = True
+        if len(term) >= 3:
+            if term not in phrases:
+                phrases.append(term)
+            continue
+        for run in _RUN_RE.findall(term.lower()):  # 1-2 characters: one gram per run
+            if run not in tokens:
+                tokens.append(run)
+    if seen_any and not phrases and not tokens:
+        return None
+    return phrases, tokens
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime(_TS_FORMAT)
+
+
+def _parse_ts(s: str) -> datetime:
+    dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)  # Python 3.10 rejects "Z"
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _bound(value: datetime | date | str | None, *, end: bool) -> str | None:
+    """A date filter as a stored timestamp: inclusive lower bound, or exclusive upper bound if ``end``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    if isinstance(value, datetime):
+        dt = value.astimezone() if value.tzinfo is None else value  # naive = local time
+        if end:
+            dt += timedelta(microseconds=1)
+    else:
+        dt = datetime(value.year, value.month, value.day).astimezone()  # local midnight
+        if end:
+            dt += timedelta(days=1)
+    return _ts(dt)
+
+
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    msg = str(e).lower()
+    return "locked" in msg or "busy" in msg
+
+
+def _safe_name(source: str, limit: int = 60) -> str:
+    """A file-name-safe rendering of a user-supplied source (for zip entry names only)."""
+    base = re.split(r"[\\/]", source)[-1]
+    base = re.sub(r"[^\w.\-]+", "_", base).strip("._")
+    return base[:limit] or "record"
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class Record:
+    """One stored transcription. ``created_at`` is an aware UTC datetime."""
+
+    id: int
+    created_at: datetime
+    source: str
+    audio_hash: str
+    duration: float
+    engine: str
+    model: str
+    device: str
+    language: str
+    hotwords: list[str]
+    itn: bool
+    text: str
+    raw_text: str
+    segments: list[Segment]
+    elapsed: float
+    rtf: float
+    status: str  # "done" or "failed"
+    error: str
+    audio_file: Path | None  # kept copy of the audio, or None
+    settings_key: str
+
+    def transcript(self) -> Transcript:
+        return Transcript(
+            text=self.text,
+            raw_text=self.raw_text,
+            segments=[Segment(s.start, s.end, s.text) for s in self.segments],
+            language=self.language,
+            duration=self.duration,
+            engine=self.engine,
+            model=self.model,
+            device=self.device,
+            elapsed=self.elapsed,
+            hotwords=list(self.hotwords),
+            itn=self.itn,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; the audio copy appears by file name only (no local paths in exports)."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at.strftime(_TS_FORMAT),
+            "status": self.status,
+            "error": self.error,
+            "source": self.source,
+            "audio_hash": self.audio_hash,
+            "duration": self.duration,
+            "engine": self.engine,
+            "model": self.model,
+            "device": self.device,
+            "language": self.language,
+            "hotwords": list(self.hotwords),
+            "itn": self.itn,
+            "elapsed": self.elapsed,
+            "rtf": self.rtf,
+            "settings_key": self.settings_key,
+            "audio_file": self.audio_file.name if self.audio_file else None,
+            "text": self.text,
+            "raw_text": self.raw_text,
+            "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in self.segments],
+        }
+
+
+@dataclass
+class Page:
+    """One page of search results, newest first.
+
+    ``total`` is exact when ``total_exact``; otherwise at least that many records match (counting
+    stops at COUNT_CAP, or just past the current page, so broad queries stay fast at 1M rows).
+    """
+
+    records: list[Record]
+    total: int
+    limit: int
+    offset: int
+    total_exact: bool = True
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.records) < self.total
+
+
+_RECORD_COLS = (
+    "r.id, r.created_at, r.status, r.source, r.audio_hash, r.settings_key, r.duration, r.elapsed, r.rtf,"
+    " r.engine, r.model, r.device, r.language, r.hotwords, r.itn, r.error, r.audio_file,"
+    " b.text, b.raw_text, b.segments"
+)
+_CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "status",
+    "error",
+    "source",
+    "audio_hash",
+    "duration",
+    "engine",
+    "model",
+    "device",
+    "language",
+    "hotwords",
+    "itn",
+    "elapsed",
+    "rtf",
+    "audio_file",
+    "text",
+    "raw_text",
+    "segments",
+)
+
+
+# --------------------------------------------------------------------------- schema
+
+# Each migration takes the schema from version i to i + 1 inside one transaction. Append only;
+# never edit a released one, never drop user data.
+
+_V1 = [
+    """CREATE TABLE records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so audio copies named by id stay unique
+        created_at TEXT NOT NULL,              -- UTC 'YYYY-MM-DDTHH:MM:SS.ffffffZ', non-decreasing with id
+        status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+        source TEXT NOT NULL,                  -- file name, 'microphone' or 'api'; never used as a path
+        audio_hash TEXT NOT NULL,              -- sha256 of the audio content
+        settings_key TEXT NOT NULL,
+        duration REAL NOT NULL DEFAULT 0,
+        elapsed REAL NOT NULL DEFAULT 0,
+        rtf REAL NOT NULL DEFAULT 0,
+        engine TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        device TEXT NOT NULL DEFAULT '',
+        language TEXT NOT NULL DEFAULT '',
+        hotwords TEXT NOT NULL DEFAULT '[]',   -- JSON list of strings
+        itn INTEGER NOT NULL DEFAULT 1,
+        error TEXT NOT NULL DEFAULT '',
+        audio_file TEXT                        -- name inside the audio folder, NULL when not kept
+    )""",
+    """CREATE TABLE bodies (
+        id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+        text TEXT NOT NULL DEFAULT '',
+        raw_text TEXT NOT NULL DEFAULT '',
+        segments TEXT NOT NULL DEFAULT '[]'    -- JSON [[start, end, text], ...]
+    )""",
+    "CREATE INDEX records_created ON records(created_at)",
+    "CREATE INDEX records_engine ON records(engine)",
+    "CREATE INDEX records_source ON records(source)",
+    "CREATE INDEX records_status ON records(status, duration)",  # covers stats()
+    "CREATE INDEX records_hash ON records(audio_hash, settings_key)",
+]
+
+_V2_FTS = [
+    # Trigram: substring match for 3+ characters, works for CJK. detail=full is needed for phrases.
+    """CREATE VIRTUAL TABLE fts_text USING fts5(
+        text, tokenize='trigram', content='bodies', content_rowid='id', columnsize=0)""",
+    # Grams: each token is one or two characters; only token membership is needed, so detail=none.
+    """CREATE VIRTUAL TABLE fts_grams USING fts5(
+        grams, tokenize='unicode61 remove_diacritics 0', content='bodies', content_rowid='id',
+        detail='none', columnsize=0)""",
+    "INSERT INTO fts_text(fts_text) VALUES ('rebuild')",
+    "INSERT INTO fts_grams(fts_grams) VALUES ('rebuild')",
+    """CREATE TRIGGER bodies_ai AFTER INSERT ON bodies BEGIN
+        INSERT INTO fts_text(rowid, text) VALUES (new.id, new.text);
+        INSERT INTO fts_grams(rowid, grams) VALUES (new.id, new.grams);
+    END""",
+    """CREATE TRIGGER bodies_ad AFTER DELETE ON bodies BEGIN
+        INSERT INTO fts_text(fts_text, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO fts_grams(fts_grams, rowid, grams) VALUES ('delete', old.id, old.grams);
+    END""",
+    """CREATE TRIGGER bodies_au AFTER UPDATE OF text, grams ON bodies BEGIN
+        INSERT INTO fts_text(fts_text, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO fts_grams(fts_grams, rowid, grams) VALUES ('delete', old.id, old.grams);
+        INSERT INTO fts_text(rowid, text) VALUES (new.id, new.text);
+        INSERT INTO fts_grams(rowid, grams) VALUES (new.id, new.grams);
+    END""",
+]
+
+
+def _migrate_1(conn: sqlite3.Connection) -> None:
+    for sql in _V1:
+        conn.execute(sql)
+
+
+def _migrate_2(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE bodies ADD COLUMN grams TEXT NOT NULL DEFAULT ''")
+    last = 0
+    while True:  # backfill grams in Python, before the triggers exist
+        rows = conn.execute("SELECT id, text FROM bodies WHERE id > ? ORDER BY id LIMIT 1000", (last,)).fetchall()
+        if not rows:
+            break
+        conn.executemany("UPDATE bodies SET grams = ? WHERE id = ?", [(grams(t), i) for i, t in rows])
+        last = rows[-1][0]
+    for sql in _V2_FTS:
+        conn.execute(sql)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+# --------------------------------------------------------------------------- store
+
+
+class _Source:
+    """One search condition as a source of record ids (see HistoryStore._select)."""
+
+    def page(self, conn: sqlite3.Connection, lo: int, hi: int, n: int) -> list[int]:
+        """Up to ``n`` matching ids in [lo, hi], newest first."""
+        raise NotImplementedError
+
+    def check(self, conn: sqlite3.Connection, ids: list[int]) -> set[int]:
+        """The ids of ``ids`` (sorted newest first) that match."""
+        raise NotImplementedError
+
+
+class _FtsSource(_Source):
+    def __init__(self, table: str, match: str):
+        self.table, self.match = table, match
+
+    def _run(self, sql: str, conn: sqlite3.Connection, params: list[Any]) -> list[int]:
+        try:
+            return [r[0] for r in conn.execute(sql, params)]
+        except sqlite3.OperationalError as e:
+            # A term FTS5 still rejects (a character SQLite's tokenizer splits differently from
+            # Python's isalnum) matches nothing rather than failing the search.
+            if "fts5" not in str(e).lower():
+                raise
+            log.info("search term rejected by FTS5: %s", e)
+            return []
+
+    def page(self, conn: sqlite3.Connection, lo: int, hi: int, n: int) -> list[int]:
+        t = self.table
+        sql = f"SELECT rowid FROM {t} WHERE {t} MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
+        return self._run(sql, conn, [self.match, lo, hi, n])
+
+    def check(self, conn: sqlite3.Connection, ids: list[int]) -> set[int]:
+        t, marks = self.table, ",".join("?" * len(ids))
+        if ids[0] - ids[-1] > SPARSE_SPAN * len(ids):
+            # Few ids spread widely: one FTS5 lookup per id beats reading the doclist over the span.
+            sql = f"SELECT rowid FROM {t} WHERE {t} MATCH ? AND rowid IN ({marks})"
+            return set(self._run(sql, conn, [self.match, *ids]))
+        # Read the doclist over the ids' span once; '+rowid' keeps the IN list out of the FTS5 lookup.
+        sql = f"SELECT rowid FROM {t} WHERE {t} MATCH ? AND rowid BETWEEN ? AND ? AND +rowid IN ({marks})"
+        return set(self._run(sql, conn, [self.match, ids[-1], ids[0], *ids]))
+
+
+class _RecordsSource(_Source):
+    def __init__(self, where: str, params: list[Any]):
+        self.where, self.params = (f" AND {where}" if where else ""), params
+
+    def page(self, conn: sqlite3.Connection, lo: int, hi: int, n: int) -> list[int]:
+        sql = f"SELECT id FROM records WHERE id BETWEEN ? AND ?{self.where} ORDER BY id DESC LIMIT ?"
+        return [r[0] for r in conn.execute(sql, [lo, hi, *self.params, n])]
+
+    def check(self, conn: sqlite3.Connection, ids: list[int]) -> set[int]:
+        sql = f"SELECT id FROM records WHERE id IN ({','.join('?' * len(ids))}){self.where}"
+        return {r[0] for r in conn.execute(sql, [*ids, *self.params])}
+
+
+class HistoryStore:
+    """The transcription history database. Safe to share between threads; several processes may open
+    the same file."""
+
+    def __init__(self, db_path: str | os.PathLike[str], keep_audio: bool = False, keep_days: float | None = None):
+        self.db_path = Path(db_path)
+        self.keep_audio = keep_audio
+        # "history.db" -> "history_audio/"; named after the database so two databases never share it.
+        self.audio_dir = self.db_path.with_name(self.db_path.stem + "_audio")
+        self._local = threading.local()
+        self._conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._init_db()
+        if keep_days is not None and keep_days > 0:
+            self.purge(keep_days)
+
+    # ---- connections and transactions
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )  # autocommit mode: every transaction below is explicit
+        for pragma in (
+            f"busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}",
+            "foreign_keys = ON",
+            "synchronous = NORMAL",  # WAL + NORMAL: a killed process loses nothing committed
+            "journal_size_limit = 67108864",  # truncate a large WAL back to 64 MiB after checkpoints
+            "cache_size = -32768",  # 32 MiB per connection
+            "temp_store = MEMORY",
+        ):
+            conn.execute("PRAGMA " + pragma)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError("HistoryStore is closed")
+        if os.getpid() != self._pid:
+            # Forked child: the parent's connections must not be used or closed here (closing could
+            # checkpoint or delete the parent's WAL); forget them and open fresh ones.
+            self._pid = os.getpid()
+            self._local = threading.local()
+            self._conns = []
+            self._lock = threading.Lock()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                alive = []
+                for thread, c in self._conns:
+                    if thread.is_alive():
+                        alive.append((thread, c))
+                    else:
+                        c.close()  # its thread has ended, nothing else uses it
+                alive.append((threading.current_thread(), conn))
+                self._conns = alive
+        return conn
+
+    def _begin_immediate(self, conn: sqlite3.Connection) -> None:
+        # busy_timeout already waits; this loop covers the rare busy errors SQLite returns without
+        # calling the busy handler (e.g. during WAL recovery by another process).
+        deadline = time.monotonic() + 2 * BUSY_TIMEOUT_S
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        self._begin_immediate(conn)
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction, so multi-statement reads see one snapshot."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _init_db(self) -> None:
+        conn = self._conn()
+        deadline = time.monotonic() + 2 * BUSY_TIMEOUT_S
+        while True:  # switching to WAL needs a moment of exclusive access; wait for it
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if mode.lower() != "wal":
+            log.warning("history database %s is in %s mode, not WAL", self.db_path, mode)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.db_path} has schema version {version}, newer than this program ({SCHEMA_VERSION})"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            for v in range(version, SCHEMA_VERSION):
+                log.info("migrating history database %s to schema version %d", self.db_path, v + 1)
+                MIGRATIONS[v](conn)
+                conn.execute(f"PRAGMA user_version = {v + 1}")
+
+    def close(self) -> None:
+        with self._lock:
+            if os.getpid() == self._pid:
+                for _, c in self._conns:
+                    c.close()
+            self._conns = []
+            self._local = threading.local()
+            self._closed = True
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- writing
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        created_floor: list[str],
+        *,
+        status: str,
+        source: str,
+        audio_hash: str,
+        key: str,
+        t: Transcript,
+        error: str = "",
+        gram_text: str,
+        created_at: datetime | None = None,
+    ) -> int:
+        # Clamp the time so created_at never decreases with id (date ranges become id ranges).
+        created = max(_ts(created_at or _utc_now()), created_floor[0])
+        created_floor[0] = created
+        cur = conn.execute(
+            "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
+            " engine, model, device, language, hotwords, itn, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                created,
+                status,
+                _clean(source)[:MAX_SOURCE_CHARS],
+                audio_hash,
+                key,
+                float(t.duration),
+                float(t.elapsed),
+                round(t.rtf, 4),
+                _clean(t.engine),
+                _clean(t.model),
+                _clean(t.device),
+                _clean(t.language),
+                json.dumps(_hotword_list(t.hotwords), ensure_ascii=False),
+                int(bool(t.itn)),
+                _clean(error)[:MAX_ERROR_CHARS],
+            ),
+        )
+        rid = int(cur.lastrowid or 0)
+        segments = json.dumps(
+            [[round(s.start, 3), round(s.end, 3), _clean(s.text)] for s in t.segments],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        conn.execute(
+            "INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?,?,?,?,?)",
+            (rid, _clean(t.text), _clean(t.raw_text), segments, gram_text),
+        )
+        return rid
+
+    @staticmethod
+    def _created_floor(conn: sqlite3.Connection) -> list[str]:
+        row = conn.execute("SELECT created_at FROM records ORDER BY id DESC LIMIT 1").fetchone()
+        return [row[0] if row else ""]
+
+    def add(
+        self,
+        transcript: Transcript,
+        *,
+        source: str,
+        audio_hash: str,
+        audio_path: str | os.PathLike[str] | None = None,
+        settings_key: str | None = None,
+    ) -> int:
+        """Save a finished transcription; returns its id. With keep_audio, copies ``audio_path``.
+
+        ``settings_key`` defaults to the key of the transcript's own settings; pass the key of the
+        requested settings when they differ (e.g. language "auto" but the transcript says "zh").
+        """
+        t = transcript
+        key = settings_key or _key_of(t)
+        gram_text = grams(_clean(t.text))  # CPU work outside the write lock
+        with self._write() as conn:
+            rid = self._insert(
+                conn,
+                self._created_floor(conn),
+                status="done",
+                source=source,
+                audio_hash=audio_hash,
+                key=key,
+                t=t,
+                gram_text=gram_text,
+            )
+        if self.keep_audio and audio_path is not None:
+            self._keep_audio_copy(rid, Path(audio_path))
+        return rid
+
+    def add_many(
+        self, items: Iterable[tuple[Transcript, str, str] | tuple[Transcript, str, str, datetime]]
+    ) -> list[int]:
+        """Save many finished transcriptions in one transaction (imports, benchmarks); no audio copies.
+
+        Each item is ``(transcript, source, audio_hash)`` or ``(transcript, source, audio_hash, created_at)``;
+        a created_at earlier than the newest record's is raised to it (created_at never decreases with id).
+        """
+        prepared = [(item, grams(_clean(item[0].text))) for item in items]  # CPU work outside the write lock
+        ids = []
+        with self._write() as conn:
+            floor = self._created_floor(conn)
+            for item, gram_text in prepared:
+                t, source, ahash = item[0], item[1], item[2]
+                created = item[3] if len(item) > 3 else None
+                rid = self._insert(
+                    conn, floor, status="done", source=source, audio_hash=ahash, key=_key_of(t), t=t,
+                    gram_text=gram_text, created_at=created,
+                )  # fmt: skip
+                ids.append(rid)
+        return ids
+
+    def add_failure(
+        self,
+        *,
+        source: str,
+        audio_hash: str,
+        error: str,
+        engine: str = "",
+        model: str = "",
+        device: str = "",
+        hotwords: str | Iterable[str] = (),
+        itn: bool = True,
+        language: str = "",
+        duration: float = 0.0,
+        elapsed: float = 0.0,
+    ) -> int:
+        """Save a failed transcription with its error; returns its id."""
+        t = Transcript(
+            text="",
+            raw_text="",
+            language=language,
+            duration=duration,
+            engine=engine,
+            model=model,
+            device=device,
+            elapsed=elapsed,
+            hotwords=_hotword_list(hotwords),
+            itn=itn,
+        )
+        with self._write() as conn:
+            return self._insert(
+                conn,
+                self._created_floor(conn),
+                status="failed",
+                source=source,
+                audio_hash=audio_hash,
+                key=_key_of(t),
+                t=t,
+                error=error,
+                gram_text="",
+            )
+
+    def _keep_audio_copy(self, rid: int, src: Path) -> None:
+        # Named by id only: the user's file name never becomes part of a path.
+        suffix = src.suffix.lower()
+        name = f"{rid}{suffix if _SUFFIX_RE.fullmatch(suffix) else '.bin'}"
+        tmp = self.audio_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            self.audio_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, self.audio_dir / name)
+        except OSError as e:  # the transcript is saved; only the playback copy is missing
+            log.warning("could not keep a copy of the audio for record %d: %s", rid, e)
+            tmp.unlink(missing_ok=True)
+            return
+        with self._write() as conn:
+            n = conn.execute("UPDATE records SET audio_file = ? WHERE id = ?", (name, rid)).rowcount
+        if n == 0:  # deleted meanwhile
+            (self.audio_dir / name).unlink(missing_ok=True)
+
+    def _audio_path(self, name: str | None) -> Path | None:
+        return self.audio_dir / Path(name).name if name else None
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Delete records (and their audio copies); returns how many existed."""
+        id_list = sorted({int(i) for i in ids})
+        deleted = 0
+        files: list[str] = []
+        with self._write() as conn:
+            for i in range(0, len(id_list), _CHUNK):
+                chunk = id_list[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                files += [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT audio_file FROM records WHERE id IN ({marks}) AND audio_file IS NOT NULL", chunk
+                    )
+                ]
+                conn.execute(f"DELETE FROM bodies WHERE id IN ({marks})", chunk)  # triggers update FTS
+                deleted += conn.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk).rowcount
+        self._unlink_audio(files)
+        return deleted
+
+    def _unlink_audio(self, names: Iterable[str]) -> None:
+        for name in names:
+            path = self._audio_path(name)
+            if path is not None:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as e:
+                    log.warning("could not delete %s: %s", path, e)
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete records created more than ``older_than_days`` days ago; returns how many."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be >= 0")
+        cutoff = _ts(_utc_now() - timedelta(days=older_than_days))
+        total = 0
+        while True:  # small transactions: other writers are never blocked for long, the WAL stays small
+            with self._read() as conn:
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM records WHERE created_at < ? ORDER BY created_at LIMIT ?", (cutoff, _CHUNK)
+                    )
+                ]
+            if not ids:
+                return total
+            total += self.delete(ids)
+
+    def vacuum(self) -> None:
+        """Merge FTS segments, rebuild the file compactly, and truncate the WAL."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO fts_text(fts_text) VALUES ('optimize')")
+            conn.execute("INSERT INTO fts_grams(fts_grams) VALUES ('optimize')")
+        conn = self._conn()
+        deadline = time.monotonic() + 2 * BUSY_TIMEOUT_S
+        while True:
+            try:
+                conn.execute("VACUUM")
+                break
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # ---- reading
+
+    def _row_to_record(self, row: Sequence[Any]) -> Record:
+        (
+            rid,
+            created,
+            status,
+            source,
+            ahash,
+            key,
+            duration,
+            elapsed,
+            rtf,
+            engine,
+            model,
+            device,
+            language,
+            hotwords,
+            itn,
+            error,
+            audio_file,
+            text,
+            raw_text,
+            segments,
+        ) = row
+        return Record(
+            id=rid,
+            created_at=_parse_ts(created),
+            source=source,
+            audio_hash=ahash,
+            duration=duration,
+            engine=engine,
+            model=model,
+            device=device,
+            language=language,
+            hotwords=json.loads(hotwords or "[]"),
+            itn=bool(itn),
+            text=text,
+            raw_text=raw_text,
+            segments=[Segment(float(s), float(e), str(x)) for s, e, x in json.loads(segments or "[]")],
+            elapsed=elapsed,
+            rtf=rtf,
+            status=status,
+            error=error,
+            audio_file=self._audio_path(audio_file),
+            settings_key=key,
+        )
+
+    def _fetch(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[Record]:
+        """Records for ``ids``, in the order given."""
+        found: dict[int, Record] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = list(ids[i : i + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_RECORD_COLS} FROM records r JOIN bodies b ON b.id = r.id WHERE r.id IN ({marks})"
+            for row in conn.execute(sql, chunk):
+                found[row[0]] = self._row_to_record(row)
+        return [found[i] for i in ids if i in found]
+
+    def get(self, record_id: int) -> Record | None:
+        with self._read() as conn:
+            recs = self._fetch(conn, [int(record_id)])
+        return recs[0] if recs else None
+
+    def find_previous(self, audio_hash: str, key: str) -> Record | None:
+        """The newest successful record of the same audio content with the same settings key."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT id FROM records WHERE audio_hash = ? AND settings_key = ? AND status = 'done'"
+                " ORDER BY id DESC LIMIT 1",
+                (audio_hash, key),
+            ).fetchone()
+            return self._fetch(conn, [row[0]])[0] if row else None
+
+    def _id_bounds(self, conn: sqlite3.Connection, date_from: Any, date_to: Any) -> tuple[int, int] | None:
+        """The id range of a date range (created_at never decreases with id); None if it is empty."""
+        lo_ts, hi_ts = _bound(date_from, end=False), _bound(date_to, end=True)
+        lo, hi = 0, 1 << 62
+        if lo_ts is not None:
+            row = conn.execute(
+                "SELECT id FROM records WHERE created_at >= ? ORDER BY created_at, id LIMIT 1", (lo_ts,)
+            ).fetchone()
+            if row is None:
+                return None
+            lo = row[0]
+        if hi_ts is not None:
+            row = conn.execute(
+                "SELECT id FROM records WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT 1", (hi_ts,)
+            ).fetchone()
+            if row is None:
+                return None
+            hi = row[0]
+        return (lo, hi) if lo <= hi else None
+
+    def _sources(self, q: str, engine: str | None, source: str | None, status: str | None) -> list[_Source] | None:
+        """What a search must satisfy, as independent id sources; None if nothing can match."""
+        parsed = _parse_query(q or "")
+        if parsed is None:
+            return None
+        phrases, tokens = parsed
+        sources: list[_Source] = []
+        if phrases:
+            sources.append(_FtsSource("fts_text", " AND ".join(_fts_phrase(p) for p in phrases)))
+        if tokens:
+            sources.append(_FtsSource("fts_grams", " AND ".join(_fts_phrase(t) for t in tokens)))
+        where, params = [], []
+        for col, value in (("engine", engine), ("source", source), ("status", status)):
+            if value:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if where or not sources:
+            sources.append(_RecordsSource(" AND ".join(where), params))
+        return sources
+
+    def _select(
+        self, conn: sqlite3.Connection, q: str, filters: dict[str, Any], need: int | None, count_cap: int
+    ) -> tuple[list[int], int, bool]:
+        """Matching ids newest first (the first ``need``, or all when None), a total, and whether the
+        total is exact.
+
+        Each condition (trigram phrases, gram tokens, record filters) is a source of ids. The sparsest
+        source drives: it is read newest first in chunks of PROBE_ROWS ids, and each chunk is checked
+        against the other sources with one query each (FTS5 seeks to the chunk's id range). Reading
+        stops once the page is full and ``count_cap`` matches are known, so a broad query costs about
+        one chunk even at 1M records.
+        """
+        sources = self._sources(q, filters.get("engine"), filters.get("source"), filters.get("status"))
+        bounds = None if sources is None else self._id_bounds(conn, filters.get("date_from"), filters.get("date_to"))
+        if sources is None or bounds is None:
+            return [], 0, True
+        lo, hi = bounds
+        # Probe every source once. The driver has the fewest ids or, for as many, the widest id span.
+        probes = [(src, src.page(conn, lo, hi, PROBE_ROWS)) for src in sources]
+        driver, chunk = min(probes, key=lambda p: (len(p[1]), -(p[1][0] - p[1][-1]) if p[1] else 0))
+        others = [src for src in sources if src is not driver]
+        target = None if need is None else max(count_cap, need + 1)
+        matches: list[int] = []
+        while chunk:
+            found = chunk
+            for src in others:
+                if found:
+                    ok = src.check(conn, found)
+                    found = [i for i in found if i in ok]
+            matches.extend(found)
+            if len(chunk) < PROBE_ROWS or (target is not None and len(matches) >= target):
+                break
+            chunk = driver.page(conn, lo, chunk[-1] - 1, PROBE_ROWS)
+        exact = len(chunk) < PROBE_ROWS  # the driver ran out, so every match was seen
+        return (matches if need is None else matches[:need]), len(matches), exact
+
+    def search(
+        self,
+        q: str = "",
+        *,
+        date_from: datetime | date | str | None = None,
+        date_to: datetime | date | str | None = None,
+        engine: str | None = None,
+        source: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> Page:
+        """Records matching every term of ``q`` and every filter, newest first.
+
+        A term of 3+ characters matches as a case-insensitive substring; a term of 1-2 characters
+        matches a character or a pair of adjacent characters within a run of letters/digits (so
+        punctuation-only short terms are ignored). "double quotes" group words into one term.
+        ``total`` counts up to about COUNT_CAP matches (see Page.total_exact).
+        """
+        limit = max(1, int(limit))
+        offset = max(0, int(offset))
+        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        with self._read() as conn:
+            ids, total, exact = self._select(conn, q, filters, offset + limit, COUNT_CAP)
+            return Page(self._fetch(conn, ids[offset:]), total, limit, offset, exact)
+
+    def search_ids(
+        self,
+        q: str = "",
+        *,
+        date_from: datetime | date | str | None = None,
+        date_to: datetime | date | str | None = None,
+        engine: str | None = None,
+        source: str | None = None,
+        status: str | None = None,
+    ) -> list[int]:
+        """Every id matching ``search``'s query and filters, newest first (for the exports)."""
+        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        with self._read() as conn:
+            return self._select(conn, q, filters, None, 0)[0]
+
+    def _iter_records(self, ids: Iterable[int] | None) -> Iterator[Record]:
+        """Records in ascending id order, a chunk at a time (all of them when ``ids`` is None)."""
+        if ids is not None:
+            id_list = sorted({int(i) for i in ids})
+            for i in range(0, len(id_list), _CHUNK):
+                with self._read() as conn:
+                    yield from self._fetch(conn, id_list[i : i + _CHUNK])
+            return
+        last = 0
+        while True:
+            with self._read() as conn:
+                chunk = [
+                    r[0]
+                    for r in conn.execute("SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?", (last, _CHUNK))
+                ]
+                recs = self._fetch(conn, chunk)
+            if not chunk:
+                return
+            yield from recs
+            last = chunk[-1]
+
+    # ---- export
+
+    def export_json(self, ids: Iterable[int] | None = None) -> bytes:
+        """A JSON array of records (oldest first); ``ids=None`` exports everything."""
+        out = io.StringIO()
+        out.write("[")
+        for n, rec in enumerate(self._iter_records(ids)):
+            out.write(",\n" if n else "\n")
+            out.write(json.dumps(rec.to_dict(), ensure_ascii=False))
+        out.write("\n]\n")
+        return out.getvalue().encode("utf-8")
+
+    def export_csv(self, ids: Iterable[int] | None = None) -> bytes:
+        """CSV with a header row, UTF-8 with BOM so spreadsheet programs read Chinese correctly."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(_CSV_COLUMNS)
+        for rec in self._iter_records(ids):
+            d = rec.to_dict()
+            d["hotwords"] = " ".join(rec.hotwords)
+            d["itn"] = int(rec.itn)
+            d["segments"] = json.dumps(d["segments"], ensure_ascii=False)
+            writer.writerow([d[c] if d[c] is not None else "" for c in _CSV_COLUMNS])
+        return out.getvalue().encode("utf-8-sig")
+
+    def export_zip(self, ids: Iterable[int] | None = None, fmt: str = "srt") -> bytes:
+        """A zip with one ``<id>_<source>.<fmt>`` file per successful record."""
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for rec in self._iter_records(ids):
+                if rec.status != "done":
+                    continue
+                stem = Path(_safe_name(rec.source)).stem or "record"
+                zf.writestr(f"{rec.id:06d}_{stem}.{fmt}", render(rec.transcript(), fmt))
+        return buf.getvalue()
+
+    def export(self, fmt: str, ids: Iterable[int] | None = None) -> bytes:
+        """Export by format name: json, csv, zip-srt, zip-txt, zip-vtt, zip-json."""
+        if fmt == "json":
+            return self.export_json(ids)
+        if fmt == "csv":
+            return self.export_csv(ids)
+        if fmt.startswith("zip-"):
+            return self.export_zip(ids, fmt[4:])
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+
+    def export_filtered(self, fmt: str, q: str = "", **filters: Any) -> bytes:
+        """Export what ``search(q, **filters)`` finds (all pages)."""
+        return self.export(fmt, self.search_ids(q, **filters))
+
+    # ---- maintenance
+
+    def stats(self) -> dict[str, Any]:
+        """count, done, failed, audio_hours, db_bytes (database + WAL), audio_bytes (kept copies)."""
+        with self._read() as conn:
+            by_status = {
+                s: (n, d or 0.0)
+                for s, n, d in conn.execute("SELECT status, count(*), sum(duration) FROM records GROUP BY status")
+            }
+            page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        audio_bytes = 0
+        if self.audio_dir.is_dir():
+            audio_bytes = sum(p.stat().st_size for p in self.audio_dir.iterdir() if p.is_file())
+        return {
+            "count": sum(n for n, _ in by_status.values()),
+            "done": by_status.get("done", (0, 0.0))[0],
+            "failed": by_status.get("failed", (0, 0.0))[0],
+            "audio_hours": sum(d for _, d in by_status.values()) / 3600.0,
+            "db_bytes": page_count * page_size + (wal.stat().st_size if wal.exists() else 0),
+            "audio_bytes": audio_bytes,
+        }
+
+
+def _key_of(t: Transcript) -> str:
+    return settings_key(t.engine, t.model, t.hotwords, t.itn, t.language)
+
+
+__all__ = [
+    "DEFAULT_DB",
+    "EXPORT_FORMATS",
+    "HistoryStore",
+    "Page",
+    "Record",
+    "audio_hash",
+    "grams",
+    "settings_key",
+]

@@ -1,0 +1,306 @@
+"""Every word the web page shows, in English and Chinese.
+
+One table serves both sides of the page:
+- static labels go to Gradio's i18n (``gradio_i18n``); the browser picks the language from its own locale
+  or from the page's language switch, without a round trip;
+- messages built on the server (results, errors, table headers) come from ``t(key, lang)`` with the
+  language the page sends along with each request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from gradio.i18n import I18nData
+
+LANGS = ("zh", "en")
+
+# key: (English, Chinese). Placeholders in braces are filled by t(..., **values) or, for static labels,
+# once at start-up from the settings (gradio_i18n(**values)).
+MESSAGES: dict[str, tuple[str, str]] = {
+    # ---- header
+    "app_title": ("FunASR WebUI · Speech to text", "FunASR WebUI · 语音转文字"),
+    "app_subtitle": (
+        "Runs entirely on this computer — recordings and transcripts never leave it.",
+        "完全在本机运行——录音和文字都不会离开这台电脑。",
+    ),
+    "lang_switch": ("Language", "界面语言"),
+    "engine_line": (
+        "**Engine:** {engine} · **Model:** {model} · **Device:** {device}",
+        "**识别引擎**：{engine} · **模型**：{model} · **运行设备**：{device}",
+    ),
+    "notice_embedded": (
+        "**The built-in offline engine is standing in for Paraformer.** The Paraformer models (the most "
+        "accurate for Chinese) are not installed, so Whisper base is used: results, especially in Chinese, "
+        "are less accurate. To get Paraformer, run `./run.sh download` on a computer with internet access, "
+        "or copy the model folders into `models/` (see `models/README.md`), then restart the app.",
+        "**当前由内置离线引擎代替 Paraformer。** 未找到 Paraformer 模型（中文识别最准确），现使用 Whisper base，"
+        "识别准确率（尤其是中文）会低一些。获取 Paraformer：在可以上网的电脑上运行 `./run.sh download`，"
+        "或把模型文件夹复制到 `models/` 目录（见 `models/README.md`），然后重启本程序。",
+    ),
+    "notice_reason": ("Reason: {reason}", "原因：{reason}"),
+    "device_cpu": ("CPU", "CPU"),
+    "device_cuda": ("GPU ({name})", "GPU（{name}）"),
+    # ---- tabs
+    "tab_single": ("Single file", "单文件识别"),
+    "tab_batch": ("Batch", "批量处理"),
+    "tab_mic": ("Microphone", "实时录音"),
+    "tab_history": ("History", "历史记录"),
+    "tab_system": ("System", "系统信息"),
+    # ---- shared options
+    "hotwords": ("Hotwords (optional)", "热词（可选）"),
+    "hotwords_info": (
+        "Names and terms the recognizer should get right, one per line, at most {max_hotwords}.",
+        "需要准确识别的人名、术语等，每行一个，最多 {max_hotwords} 个。",
+    ),
+    "hotwords_placeholder": ("e.g.\nDAMO Academy\nQ3 budget", "例如：\n达摩院\n季度预算"),
+    "itn": ("Write numbers as digits", "数字写成阿拉伯数字"),
+    "itn_info": (
+        "“two thousand twenty-four” becomes 2024. Turn off to keep numbers as spoken.",
+        "例如「二零二四年」写成「2024年」。关闭则保留口语写法。",
+    ),
+    "language": ("Spoken language", "说话语种"),
+    "language_info": (
+        "Auto-detect suits most recordings; choose the language if the result comes out in the wrong one.",
+        "一般选「自动检测」即可；如果识别成了别的语种，请手动选择。",
+    ),
+    "lang_auto": ("Auto-detect", "自动检测"),
+    # ---- single file and microphone results
+    "upload": ("Audio or video file", "音频或视频文件"),
+    "upload_hint": (
+        "Drag a file onto the box or click it to choose one. MP3, WAV, M4A, FLAC, MP4, MOV and most other "
+        "audio and video formats work, up to {max_upload_mb} MB.",
+        "把文件拖到上面的框里，或点击选择文件。支持 MP3、WAV、M4A、FLAC、MP4、MOV 等常见音视频格式，"
+        "单个文件最大 {max_upload_mb} MB。",
+    ),
+    "start": ("Start", "开始识别"),
+    "rerun": ("Run again anyway", "仍然重新识别"),
+    "status_single_idle": ("Choose a file, then press **Start**.", "选择文件后点击 **开始识别**。"),
+    "status_mic_idle": (
+        "Press the microphone button to record, stop when you are done, then press **Recognize**.",
+        "点击麦克风按钮开始录音，说完后停止，再点击 **识别录音**。",
+    ),
+    "transcript": ("Transcript", "识别结果"),
+    "segments": ("Sentences with timestamps", "分句与时间戳"),
+    "downloads": ("Download the transcript", "下载识别结果"),
+    "downloads_hint": (
+        "TXT: plain text · SRT / VTT: subtitles for video players · JSON: every detail, for other programs.",
+        "TXT：纯文本 · SRT / VTT：视频字幕 · JSON：完整信息，供其他程序使用。",
+    ),
+    "col_start": ("Start", "开始"),
+    "col_end": ("End", "结束"),
+    "col_text": ("Text", "文本"),
+    "stats": (
+        "Audio length **{duration}** · processing time **{elapsed}** · speed **{speed}× real time**",
+        "音频时长 **{duration}** · 处理用时 **{elapsed}** · 速度 **{speed} 倍实时**",
+    ),
+    "msg_working": ("Recognizing…", "正在识别…"),
+    "msg_done": ("Done. The transcript is saved in History.", "完成，结果已保存到历史记录。"),
+    "msg_done_unsaved": (
+        "Done, but the transcript could not be saved to History ({error}). Download it now.",
+        "完成，但结果未能保存到历史记录（{error}），请立即下载。",
+    ),
+    "msg_no_speech": ("Done, but no speech was found in this recording.", "完成，但录音中没有检测到说话声。"),
+    "msg_previous": (
+        "This file was already transcribed with the same settings on {when}; here is that result from History. "
+        "Press **Run again anyway** to recognize it again.",
+        "这个文件已在 {when} 用相同设置识别过，下面是历史记录中的结果。如需重新识别，请点击 **仍然重新识别**。",
+    ),
+    "msg_no_file": ("Please choose a file first.", "请先选择文件。"),
+    "msg_unexpected": (
+        "Something went wrong ({error}). Please try again; the details are in the server log.",
+        "出现错误（{error}），请重试；详细信息见服务器日志。",
+    ),
+    # ---- batch
+    "batch_files": ("Audio or video files", "音频或视频文件"),
+    "batch_hint": (
+        "Select or drop up to {max_batch_files} files at once. Each finished file is saved in History; "
+        "a file that fails is marked with the reason and the others carry on.",
+        "一次最多选择或拖入 {max_batch_files} 个文件。每个文件的结果都会保存到历史记录；"
+        "某个文件失败时会标明原因，其余文件继续处理。",
+    ),
+    "batch_format": ("File format inside the zip", "压缩包内的文件格式"),
+    "batch_start": ("Start batch", "开始批量识别"),
+    "batch_results": ("Results", "结果"),
+    "batch_zip": ("Download all results (zip)", "下载全部结果（zip）"),
+    "status_batch_idle": ("Choose files, then press **Start batch**.", "选择文件后点击 **开始批量识别**。"),
+    "col_file": ("File", "文件"),
+    "col_duration": ("Duration", "时长"),
+    "col_status": ("Status", "状态"),
+    "col_preview": ("Text", "文本预览"),
+    "col_elapsed": ("Processing time", "处理用时"),
+    "st_waiting": ("waiting", "等待中"),
+    "st_running": ("working…", "识别中…"),
+    "st_done": ("done", "完成"),
+    "st_failed": ("failed: {reason}", "失败：{reason}"),
+    "msg_no_files": ("Please choose files first.", "请先选择文件。"),
+    "msg_too_many_files": (
+        "Too many files: {count} chosen, at most {max} at a time. Please split them into smaller batches.",
+        "文件过多：选择了 {count} 个，一次最多 {max} 个。请分成几批处理。",
+    ),
+    "msg_batch_progress": ("File {index} of {total}: {name}", "第 {index}/{total} 个文件：{name}"),
+    "msg_batch_summary": (
+        "Finished {total} files: {done} done, {failed} failed.",
+        "已处理 {total} 个文件：{done} 个完成，{failed} 个失败。",
+    ),
+    "zip_failed_list": ("Files that failed", "失败的文件"),
+    # ---- microphone
+    "mic": ("Recording", "录音"),
+    "mic_start": ("Recognize", "识别录音"),
+    "mic_hint": (
+        "The browser asks once for permission to use the microphone. The recording and its transcript are "
+        "saved in History with the source “microphone”.",
+        "首次录音时浏览器会请求使用麦克风的权限。录音及识别结果会保存到历史记录，来源为「麦克风」。",
+    ),
+    "msg_no_recording": ("Please record something first.", "请先录音。"),
+    # ---- history
+    "hist_search": ("Search the text", "搜索文字内容"),
+    "hist_search_placeholder": ("Words from the transcript, e.g. budget", "输入识别结果中的词语，例如：预算"),
+    "hist_from": ("From date", "开始日期"),
+    "hist_to": ("To date", "结束日期"),
+    "hist_engine": ("Engine", "识别引擎"),
+    "hist_source": ("Source", "来源"),
+    "hist_source_info": ("Or type a file name", "也可输入文件名"),
+    "hist_status": ("Result", "结果"),
+    "filter_all": ("All", "全部"),
+    "src_microphone": ("Microphone", "麦克风"),
+    "src_api": ("API", "API"),
+    "status_done": ("Done", "完成"),
+    "status_failed": ("Failed", "失败"),
+    "hist_search_btn": ("Search", "搜索"),
+    "hist_last7": ("Last 7 days", "最近 7 天"),
+    "hist_clear": ("Clear filters", "清除筛选"),
+    "hist_table": ("Transcripts, newest first — click a row to open it", "识别记录（最新在前）——点击某一行查看详情"),
+    "col_id": ("No.", "编号"),
+    "col_time": ("Time", "时间"),
+    "col_source": ("Source", "来源"),
+    "hist_prev": ("◀ Previous page", "◀ 上一页"),
+    "hist_next": ("Next page ▶", "下一页 ▶"),
+    "hist_page": ("Page {page} of {pages} · {total} transcripts", "第 {page} / {pages} 页 · 共 {total} 条"),
+    "hist_page_more": ("Page {page} · more than {total} transcripts", "第 {page} 页 · 超过 {total} 条"),
+    "hist_empty": ("No transcripts match.", "没有符合条件的记录。"),
+    "hist_detail": ("Selected transcript", "所选记录"),
+    "hist_detail_idle": (
+        "Click a row in the table above to see the transcript here.",
+        "点击上方表格中的一行，在这里查看详情。",
+    ),
+    "hist_audio": ("Recording", "录音回放"),
+    "hist_delete": ("Delete this transcript", "删除这条记录"),
+    "hist_delete_confirm": (
+        "Delete this transcript for good? This cannot be undone.",
+        "确定永久删除这条记录吗？删除后无法恢复。",
+    ),
+    "confirm_delete": ("Yes, delete", "确认删除"),
+    "cancel": ("Cancel", "取消"),
+    "msg_deleted": ("Transcript deleted.", "记录已删除。"),
+    "msg_select_first": ("Select a transcript in the table first.", "请先在表格中选择一条记录。"),
+    "msg_bad_date": ("Dates must look like 2024-05-31.", "日期格式应为 2024-05-31。"),
+    "msg_record_failed": ("This file could not be transcribed: {error}", "这个文件识别失败：{error}"),
+    "hist_export_title": ("Export or clean up", "导出与清理"),
+    "hist_export_format": ("Export format", "导出格式"),
+    "hist_export": ("Export the transcripts found", "导出当前筛选结果"),
+    "hist_export_file": ("Exported file", "导出的文件"),
+    "hist_export_hint": (
+        "Exports every transcript that matches the search and filters above, not only this page.",
+        "导出符合上方搜索和筛选条件的全部记录，而不只是当前这一页。",
+    ),
+    "fmt_json": ("JSON (every field)", "JSON（全部字段）"),
+    "fmt_csv": ("CSV (opens in Excel)", "CSV（可用 Excel 打开）"),
+    "fmt_zip-txt": ("ZIP of TXT files", "ZIP（TXT 文本）"),
+    "fmt_zip-srt": ("ZIP of SRT subtitles", "ZIP（SRT 字幕）"),
+    "fmt_zip-vtt": ("ZIP of VTT subtitles", "ZIP（VTT 字幕）"),
+    "fmt_zip-json": ("ZIP of JSON files", "ZIP（JSON 文件）"),
+    "msg_export_empty": ("Nothing to export: no transcript matches.", "没有可导出的内容：没有符合条件的记录。"),
+    "msg_exported": ("Exported {count} transcripts.", "已导出 {count} 条记录。"),
+    "hist_purge_days": ("Delete transcripts older than (days)", "删除早于多少天的记录"),
+    "hist_purge": ("Delete old transcripts", "清理旧记录"),
+    "hist_purge_confirm": (
+        "Delete every transcript older than {days} days? This cannot be undone.",
+        "确定删除 {days} 天以前的所有记录吗？删除后无法恢复。",
+    ),
+    "msg_purged": ("Deleted {count} transcripts older than {days} days.", "已删除 {count} 条 {days} 天以前的记录。"),
+    "msg_bad_days": ("Enter a number of days, 0 or more.", "请输入大于或等于 0 的天数。"),
+    "detail_line": (
+        "**{source}** · {time} · {duration} · engine {engine} ({model}) on {device} · language {language} · "
+        "digits {itn} · hotwords: {hotwords}",
+        "**{source}** · {time} · 时长 {duration} · 引擎 {engine}（{model}），设备 {device} · 语种 {language} · "
+        "数字转写 {itn} · 热词：{hotwords}",
+    ),
+    "on": ("on", "开"),
+    "off": ("off", "关"),
+    "none": ("none", "无"),
+    # ---- system
+    "sys_refresh": ("Refresh", "刷新"),
+    "sys_free": ("Free GPU memory", "释放 GPU 显存"),
+    "sys_table": ("About this computer and the recognizer", "本机与识别引擎信息"),
+    "sys_hint": (
+        "“Free GPU memory” returns memory the recognizer keeps cached between jobs; use it if other programs "
+        "on this computer need the GPU.",
+        "「释放 GPU 显存」会归还识别引擎在任务之间缓存的显存；当本机其他程序需要使用 GPU 时可以点击。",
+    ),
+    "col_item": ("Item", "项目"),
+    "col_value": ("Value", "值"),
+    "sys_engine": ("Engine", "识别引擎"),
+    "sys_model": ("Model", "模型"),
+    "sys_model_path": ("Model folder", "模型文件夹"),
+    "sys_vad_model": ("Speech detection (VAD) model", "语音检测（VAD）模型"),
+    "sys_punc_model": ("Punctuation model", "标点模型"),
+    "sys_device": ("Device", "运行设备"),
+    "sys_compute": ("Precision", "计算精度"),
+    "sys_notice": ("Note", "提示"),
+    "sys_torch": ("PyTorch version", "PyTorch 版本"),
+    "sys_cuda": ("CUDA version", "CUDA 版本"),
+    "sys_gpu": ("GPU", "GPU"),
+    "sys_gpu_mem": ("GPU memory used / total", "GPU 显存 已用 / 总量"),
+    "sys_gpu_reserved": ("GPU memory held by the recognizer", "识别引擎占用的显存"),
+    "sys_cpu": ("CPU cores", "CPU 核心数"),
+    "sys_ram": ("Memory (RAM) used / total", "内存 已用 / 总量"),
+    "sys_python": ("Python version", "Python 版本"),
+    "sys_gradio": ("Gradio version", "Gradio 版本"),
+    "sys_hist_count": ("History: transcripts (done / failed)", "历史记录：条数（完成 / 失败）"),
+    "sys_hist_hours": ("History: hours of audio", "历史记录：音频总时长（小时）"),
+    "sys_hist_size": ("History: database size", "历史记录：数据库大小"),
+    "sys_hist_path": ("History: database file", "历史记录：数据库文件"),
+    "sys_no_gpu": ("none (running on the CPU)", "无（使用 CPU 运行）"),
+    "sys_not_installed": ("not available", "不可用"),
+    "msg_gpu_freed": (
+        "GPU cache freed: {before} → {after} held by the recognizer.",
+        "已释放 GPU 缓存：{before} → {after}。",
+    ),
+    "msg_no_gpu": ("No GPU is in use, so there is nothing to free.", "当前没有使用 GPU，无需释放。"),
+}
+
+
+class _Values(dict):
+    """format_map helper: unknown placeholders stay as they are."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def lang_of(value: Any) -> str:
+    """The page's language code ("zh" or "en") from whatever the browser sent."""
+    return "zh" if str(value or "").lower().startswith("zh") else "en"
+
+
+def t(key: str, lang: str, **values: Any) -> str:
+    """A server-side message in the page's language."""
+    en, zh = MESSAGES[key]
+    text = zh if lang_of(lang) == "zh" else en
+    return text.format_map(_Values(values)) if values else text
+
+
+def ui(key: str) -> I18nData:
+    """A static label, translated in the browser (fails at start-up on a misspelt key)."""
+    if key not in MESSAGES:
+        raise KeyError(f"no translation for {key!r}")
+    return I18nData(key)
+
+
+def gradio_i18n(**values: Any) -> gr.I18n:
+    """Gradio's translation table. "zh" covers zh-CN, zh-TW and zh-HK browsers too (svelte-i18n falls back from
+    a region to its language); placeholders such as {max_hotwords} are filled once from the settings."""
+    en = {k: v[0].format_map(_Values(values)) for k, v in MESSAGES.items()}
+    zh = {k: v[1].format_map(_Values(values)) for k, v in MESSAGES.items()}
+    return gr.I18n(en=en, zh=zh, **{"zh-CN": zh})

@@ -1,0 +1,83 @@
+"""The Paraformer engine: funasr.AutoModel with SeACo-Paraformer, FSMN-VAD and CT-Transformer punctuation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .engine import EngineResult, TranscribeOptions
+from .transcript import Segment
+
+
+class ParaformerEngine:
+    name = "paraformer"
+    languages: tuple[str, ...] = ()  # Mandarin with English words; nothing to choose
+
+    def __init__(
+        self,
+        asr_dir: Path,
+        vad_dir: Path,
+        punc_dir: Path,
+        device: str,
+        threads: int,
+        fp16: bool,
+        batch_size: int,
+        max_end_silence_ms: int,
+        max_segment_ms: int,
+    ) -> None:
+        from funasr import AutoModel
+
+        self.model = AutoModel(
+            model=str(asr_dir),
+            vad_model=str(vad_dir),
+            punc_model=str(punc_dir),
+            vad_kwargs={"max_single_segment_time": max_segment_ms},
+            device=device,
+            ncpu=threads,
+            fp16=fp16,
+            disable_update=True,
+            disable_log=True,
+            disable_pbar=True,
+            log_level="ERROR",
+        )
+        self.paths = {"model_path": str(asr_dir), "vad_model": str(vad_dir), "punc_model": str(punc_dir)}
+        self.device = device
+        self.model_name = asr_dir.name
+        # batch_size_s: seconds of speech decoded together; 60 s per batch slot keeps memory bounded on long files
+        self.batch_size_s = max(60, 60 * batch_size)
+        self.max_end_silence_ms = max_end_silence_ms
+
+    def describe(self) -> dict[str, str]:
+        return {"engine": self.name, "model": self.model_name, "device": self.device, **self.paths}
+
+    def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str:
+        """Text of one utterance (live dictation): the offline model re-decodes it, punctuated."""
+        return self.transcribe(audio, options).text
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
+        if audio.size < SAMPLE_RATE // 100:
+            return EngineResult(text="", raw_text="", segments=[], language="zh")
+        result = self.model.generate(
+            input=audio,
+            fs=SAMPLE_RATE,
+            # None, not "": SeACo treats an empty hotword string as a (different) bias list
+            hotword=" ".join(options.hotwords) or None,
+            sentence_timestamp=True,
+            return_raw_text=True,
+            batch_size_s=self.batch_size_s,
+            max_end_silence_time=self.max_end_silence_ms,
+            disable_pbar=True,
+        )
+        item = result[0] if result else {}
+        segments = [
+            Segment(start=s["start"] / 1000.0, end=s["end"] / 1000.0, text=s["text"].strip())
+            for s in item.get("sentence_info", [])
+            if any(ch.isalnum() for ch in s.get("text", ""))  # drop a sentence that is only punctuation
+        ]
+        text = item.get("text", "").strip()
+        # FunASR joins raw tokens with spaces; Chinese is written without them
+        raw = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", item.get("raw_text", text)).strip()
+        return EngineResult(text=text, raw_text=raw, segments=segments, language="zh")

@@ -1,0 +1,59 @@
+"""The app factory: one FastAPI server holding the REST API and the Gradio page, over one loaded model set."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from fastapi import FastAPI
+
+from . import __version__
+from .api import include_api
+from .auth import Credentials, exposure_warnings
+from .service import TranscriptionService, build_service
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Local, private speech-to-text. Native API under `/api/v1`, OpenAI-compatible API under `/v1`.
+
+Errors always answer `{"error": {"code": "...", "message": "...", "message_zh": "..."}}`.
+The machine-readable schema is always at `/openapi.json`, also offline."""
+
+
+def create_app(service: TranscriptionService) -> FastAPI:
+    import gradio as gr
+
+    from .webui import build_ui
+
+    settings = service.settings
+    credentials = Credentials.from_settings(settings.auth, settings.api_key)
+    app = FastAPI(title="funasr-webui", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    # API routes first: the page is mounted at "/" and would otherwise answer every path.
+    include_api(app, service, credentials)
+    blocks = build_ui(service)
+    return gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth=credentials.page_login if credentials.users else None,
+        auth_message="funasr-webui: sign in with a user from --auth",
+        max_file_size=settings.max_upload_bytes,
+    )
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    try:  # a bad --auth / --api-key fails now, not after the models have loaded
+        credentials = Credentials.from_settings(settings.auth, settings.api_key)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    service = build_service(settings)  # every model loads before the port opens
+    app = create_app(service)
+    for warning in exposure_warnings(settings.host, credentials):  # last thing printed before serving: seen
+        print(warning, file=sys.stderr)
+    log.info("serving on http://%s:%d (API docs: /docs)", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0

@@ -1,0 +1,43 @@
+"""One settings object, built once at start-up (env vars FUNASR_WEBUI_*, then command-line options)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUNASR_WEBUI_")
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    engine: Literal["auto", "paraformer", "whisper"] = "auto"
+    models_dir: Path = PROJECT_ROOT / "models"
+    db: Path = PROJECT_ROOT / "history.db"
+    batch_size: int = 8  # segments decoded together (whisper) / batch_size_s scale (paraformer)
+    threads: int = os.cpu_count() or 1  # torch / CTranslate2 CPU threads
+    offline: bool = False  # never try to download models
+    fp16: bool = False  # half precision on CUDA (off by default: Paraformer is trained in fp32)
+    download_timeout: float = 600.0  # seconds for the one automatic Paraformer download
+    itn: bool = True  # default for requests that do not say
+    max_duration: float = 3 * 3600.0  # seconds of audio per file
+    max_upload_mb: float = 1024.0
+    max_hotwords: int = 100
+    max_batch_files: int = 50
+    vad_max_end_silence_ms: int = 500  # pause that ends a sentence segment
+    vad_max_segment_ms: int = 30_000  # longer speech is cut (Whisper's window is 30 s)
+    keep_days: float | None = None  # purge history older than this at start-up
+    keep_audio: bool = False  # keep a copy of each upload beside the database (privacy: off)
+    auth: str | None = None  # "user:password" protecting the page
+    api_key: str | None = None  # Bearer key protecting the API
+    max_queue: int = 64  # waiting requests before the API answers 503
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

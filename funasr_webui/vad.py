@@ -1,0 +1,51 @@
+"""FSMN-VAD speech segmentation through funasr.AutoModel (FunASR's own weights)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+
+
+class SpeechDetector:
+    def __init__(self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int) -> None:
+        from funasr import AutoModel
+
+        self.model_dir = model_dir
+        self.model = AutoModel(
+            model=str(model_dir),
+            device=device,
+            disable_update=True,
+            disable_log=True,
+            disable_pbar=True,
+            log_level="ERROR",
+            max_single_segment_time=max_segment_ms,
+        )
+        self.max_end_silence_ms = max_end_silence_ms
+
+    def segments(self, audio: np.ndarray) -> list[tuple[float, float]]:
+        """Speech spans in seconds, in order."""
+        if audio.size < SAMPLE_RATE // 100:  # under 10 ms: nothing a VAD frame can judge
+            return []
+        result = self.model.generate(
+            input=audio, fs=SAMPLE_RATE, disable_pbar=True, max_end_silence_time=self.max_end_silence_ms
+        )
+        spans = result[0]["value"] if result else []
+        return [(start / 1000.0, end / 1000.0) for start, end in spans if end > start]
+
+    def stream(self, chunk: np.ndarray, cache: dict, is_final: bool) -> list[tuple[float | None, float | None]]:
+        """Feed one chunk of a live stream (state kept in `cache`, one per stream). Returns the events it
+        completes: (start, None) when speech begins, (None, end) when it ends, (start, end) for both, seconds."""
+        result = self.model.generate(
+            input=chunk,
+            fs=SAMPLE_RATE,
+            cache=cache,
+            is_final=is_final,
+            chunk_size=max(1, len(chunk) * 1000 // SAMPLE_RATE),
+            disable_pbar=True,
+            max_end_silence_time=self.max_end_silence_ms,
+        )
+        spans = result[0]["value"] if result else []
+        return [(None if b < 0 else b / 1000.0, None if e < 0 else e / 1000.0) for b, e in spans]

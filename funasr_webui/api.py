@@ -162,14 +162,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # --------------------------------------------------------------------------- access and state
 
 
-bearer_scheme = HTTPBearer(auto_error=False, description="an --api-key value")
-basic_scheme = HTTPBasic(auto_error=False, description="a page user from --auth")
+class _DocsBearer(HTTPBearer):
+    """Declares the scheme in the OpenAPI schema (the docs' Authorize button); Credentials does the checking."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+class _DocsBasic(HTTPBasic):
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None  # FastAPI's own would refuse non-ASCII passwords before Credentials sees them
+
+
+bearer_scheme = _DocsBearer(scheme_name="APIKey", description="an --api-key value")
+basic_scheme = _DocsBasic(scheme_name="PageUser", description="a page user from --auth")
 
 
 def require_api_auth(
     request: Request,
-    _bearer: Annotated[Any, Security(bearer_scheme)],  # declared for the docs' Authorize button
-    _basic: Annotated[Any, Security(basic_scheme)],
+    _bearer: Annotated[None, Security(bearer_scheme)],
+    _basic: Annotated[None, Security(basic_scheme)],
 ) -> None:
     """Runs before the body is read, so a refused upload costs nothing and writes nothing."""
     creds: Credentials = request.app.state.credentials
@@ -269,7 +281,10 @@ def _temp_suffix(name: str) -> str:
 
 
 def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 1024:.1f} KB"
 
 
 def too_big(size: int | None, limit: int) -> ApiError:
@@ -593,6 +608,11 @@ TRANSCRIPT_CONTENT = {
 health_router = APIRouter(tags=["health"])
 
 
+def _no_paths(text: str) -> str:
+    """Absolute paths cut to their last part: health is open, and server paths are nobody's business."""
+    return re.sub(r"(?<![\w.:/])/[^\s;:,()'\"]+", lambda m: Path(m.group(0)).name, str(text))
+
+
 @health_router.get("/health", summary="Ready or not, engine, models, device, queue (no key needed)")
 def health(request: Request) -> JSONResponse:
     service: TranscriptionService = request.app.state.service
@@ -600,8 +620,7 @@ def health(request: Request) -> JSONResponse:
     engine = getattr(service.pipeline, "engine", None)
     if engine is None:
         return JSONResponse({"status": "loading", "ready": False, "version": __version__}, status_code=503)
-    # Paths are reduced to their last part: health is open, and server paths are nobody's business.
-    models = {k: Path(v).name if "/" in v or os.sep in v else v for k, v in service.pipeline.describe().items()}
+    models = {k: _no_paths(v) for k, v in engine.describe().items()}
     body = {
         "status": "ok",
         "ready": True,
@@ -611,7 +630,7 @@ def health(request: Request) -> JSONResponse:
         "device": engine.device,
         "models": models,
         "languages": list(engine.languages),
-        "notice": service.pipeline.notice,
+        "notice": _no_paths(service.pipeline.notice) if service.pipeline.notice else None,
         "queue": {"in_flight": queue.in_flight, "max_queue": queue.max_waiting},
         "limits": {
             "max_upload_bytes": service.settings.max_upload_bytes,

@@ -49,6 +49,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -87,7 +89,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
 CODES = tuple(_MESSAGES)
 
 
-class AudioError(Exception):
+_STATUS = {"too_big": 413, "not_media": 415, "no_audio": 415}  # HTTP status; the rest are 422
+
+
+class AudioError(UserError):
     """A file we will not transcribe, with a machine-readable ``code`` and a bilingual message."""
 
     def __init__(
@@ -110,7 +115,7 @@ class AudioError(Exception):
         self.size = size  # bytes (too_big)
         self.max_bytes = max_bytes
         self.detail = detail  # technical detail for logs; not shown to users
-        super().__init__(self.message("en"))
+        super().__init__(code, self.message("en"), self.message("zh"), status=_STATUS.get(code, 422))
 
     def message(self, lang: str = "en") -> str:
         zh = lang.lower().startswith("zh")

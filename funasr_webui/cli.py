@@ -101,9 +101,12 @@ def run_transcribe(args: argparse.Namespace) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
-    bar = tqdm(args.files, unit="file", disable=len(args.files) < 2 or not sys.stderr.isatty(), file=sys.stderr)
+    show = sys.stderr.isatty()
+    bar = tqdm(args.files, unit="file", disable=len(args.files) < 2 or not show, file=sys.stderr)
     for path in bar:
         bar.set_postfix_str(path.name)
+        file_bar = tqdm(total=100, unit="%", desc=path.name, leave=False, disable=not show, file=sys.stderr)
+        options.progress = lambda done, b=file_bar: b.update(round(done * 100) - b.n)
         try:
             if not path.is_file():
                 raise UserError("not_found", f"{path}: no such file", f"{path}：文件不存在")
@@ -118,6 +121,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
             failures += 1
             print(f"error: {e}", file=sys.stderr)
             continue
+        finally:
+            file_bar.close()
         text = render(transcript, args.format)
         if args.out:
             target = args.out / f"{path.stem}.{args.format}"

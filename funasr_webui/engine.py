@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +16,8 @@ class TranscribeOptions:
     hotwords: list[str] = field(default_factory=list)
     itn: bool = True
     language: str | None = None  # None: detect (engines that can); Paraformer is Chinese(-English) only
+    # called with the fraction of the audio done, for progress bars; engines that cannot tell call it at the end
+    progress: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -113,6 +113,10 @@ def _clean(s: str) -> str:
         s.encode("utf-8")
         return s
     except UnicodeEncodeError:
+        pass
+    try:  # bytes smuggled in by surrogateescape (os.fsdecode of a non-UTF-8 name): one U+FFFD each
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
         return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
@@ -164,8 +168,12 @@ def _ts(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime(_TS_FORMAT)
 
 
+def _fromiso(s: str) -> datetime:
+    return datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)  # Python 3.10 rejects "Z"
+
+
 def _parse_ts(s: str) -> datetime:
-    dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)  # Python 3.10 rejects "Z"
+    dt = _fromiso(s)
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
@@ -175,7 +183,7 @@ def _bound(value: datetime | date | str | None, *, end: bool) -> str | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        value = date.fromisoformat(text) if len(text) == 10 else _fromiso(text)
     if isinstance(value, datetime):
         dt = value.astimezone() if value.tzinfo is None else value  # naive = local time
         if end:
@@ -349,7 +357,7 @@ _V1 = [
     "CREATE INDEX records_created ON records(created_at)",
     "CREATE INDEX records_engine ON records(engine)",
     "CREATE INDEX records_source ON records(source)",
-    "CREATE INDEX records_status ON records(status, duration)",  # covers stats()
+    "CREATE INDEX records_status ON records(status, id, duration)",  # newest first by status; covers stats()
     "CREATE INDEX records_hash ON records(audio_hash, settings_key)",
 ]
 
@@ -476,7 +484,11 @@ class HistoryStore:
         self._pid = os.getpid()
         self._closed = False
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_db()
+        try:
+            self._init_db()
+        except BaseException:
+            self.close()
+            raise
         if keep_days is not None and keep_days > 0:
             self.purge(keep_days)
 
@@ -541,11 +553,11 @@ class HistoryStore:
         self._begin_immediate(conn)
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -1029,20 +1041,19 @@ class HistoryStore:
             return self._select(conn, q, filters, None, 0)[0]
 
     def _iter_records(self, ids: Iterable[int] | None) -> Iterator[Record]:
-        """Records in ascending id order, a chunk at a time (all of them when ``ids`` is None)."""
-        if ids is not None:
-            id_list = sorted({int(i) for i in ids})
-            for i in range(0, len(id_list), _CHUNK):
-                with self._read() as conn:
-                    yield from self._fetch(conn, id_list[i : i + _CHUNK])
-            return
-        last = 0
+        """Records in ascending id order, a chunk at a time (all of them when ``ids`` is None).
+
+        No transaction stays open across a yield, so the consumer may use the store meanwhile.
+        """
+        id_list = None if ids is None else sorted({int(i) for i in ids})
+        last, pos = 0, 0
         while True:
             with self._read() as conn:
-                chunk = [
-                    r[0]
-                    for r in conn.execute("SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?", (last, _CHUNK))
-                ]
+                if id_list is None:
+                    sql = "SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?"
+                    chunk = [r[0] for r in conn.execute(sql, (last, _CHUNK))]
+                else:
+                    chunk, pos = id_list[pos : pos + _CHUNK], pos + _CHUNK
                 recs = self._fetch(conn, chunk)
             if not chunk:
                 return

@@ -78,8 +78,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rerun": ("Run again anyway", "仍然重新识别"),
     "status_single_idle": ("Choose a file, then press **Start**.", "选择文件后点击 **开始识别**。"),
     "status_mic_idle": (
-        "Press the microphone button to record, stop when you are done, then press **Recognize**.",
-        "点击麦克风按钮开始录音，说完后停止，再点击 **识别录音**。",
+        "Press **Record**, speak, press **Stop** when you are done, then press **Recognize**.",
+        "点击 **录制** 开始录音，说完后点击 **停止**，再点击 **识别录音**。",
     ),
     "transcript": ("Transcript", "识别结果"),
     "segments": ("Sentences with timestamps", "分句与时间戳"),

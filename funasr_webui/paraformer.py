@@ -10,6 +10,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .engine import EngineResult, TranscribeOptions
 from .transcript import Segment
+from .vad import load_funasr_model
 
 
 class ParaformerEngine:
@@ -28,9 +29,7 @@ class ParaformerEngine:
         max_end_silence_ms: int,
         max_segment_ms: int,
     ) -> None:
-        from funasr import AutoModel
-
-        self.model = AutoModel(
+        self.model = load_funasr_model(
             model=str(asr_dir),
             vad_model=str(vad_dir),
             punc_model=str(punc_dir),

@@ -138,6 +138,8 @@ class Pipeline:
                 result = self.engine.transcribe(audio, options)
             finally:
                 self.free_gpu_cache()
+        if options.progress:
+            options.progress(1.0)
         normalize = self.itn if options.itn else (lambda s: s)
         segments = [Segment(s.start, s.end, normalize(s.text)) for s in result.segments]
         return Transcript(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +11,19 @@ import numpy as np
 from .audio import SAMPLE_RATE
 
 
-class SpeechDetector:
-    def __init__(self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int) -> None:
+def load_funasr_model(**kwargs):
+    """funasr.AutoModel(**kwargs). FunASR prints notices to stdout on import and load; they go to stderr so the
+    CLI's stdout carries only transcripts."""
+    with contextlib.redirect_stdout(sys.stderr):
         from funasr import AutoModel
 
+        return AutoModel(**kwargs)
+
+
+class SpeechDetector:
+    def __init__(self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int) -> None:
         self.model_dir = model_dir
-        self.model = AutoModel(
+        self.model = load_funasr_model(
             model=str(model_dir),
             device=device,
             disable_update=True,

@@ -26,6 +26,7 @@ import gradio as gr
 import pandas as pd
 
 from . import __version__, writers
+from .audio import CODES as AUDIO_ERROR_CODES
 from .audio import AudioError
 from .errors import UserError
 from .history import EXPORT_FORMATS, Page, Record
@@ -39,6 +40,7 @@ HISTORY_PAGE_SIZE = 20
 PREVIEW_CHARS = 60
 TEMP_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 LANG_STORAGE_KEY = "funasr-webui-lang"
+TAB_KEYS = ("tab_single", "tab_batch", "tab_mic", "tab_history", "tab_system")
 PROGRESS = gr.Progress()  # Gradio spots a progress parameter by this default value
 
 # System fonts only: the page must not fetch web fonts (air-gapped servers). CJK fonts first for Chinese text.
@@ -133,7 +135,7 @@ SWITCH_JS = (
 
 # --------------------------------------------------------------------------- formatting helpers
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~])")  # what could make emphasis, links, code or tables
 
 
 def esc(text: Any) -> str:
@@ -184,6 +186,26 @@ def error_message(exc: BaseException, lang: str) -> str:
     if isinstance(exc, UserError | AudioError):
         return exc.message(lang)
     return t("msg_unexpected", lang, error=type(exc).__name__)
+
+
+def strip_name(message: str, name: str) -> str:
+    """A decoder message without its leading file name (shown in its own column already)."""
+    return message.removeprefix(name + ": ").removeprefix(name + "：")
+
+
+def stored_error(error: str, source: str, lang: str) -> str:
+    """A failure reason from History (kept in English) in the page's language when it is a known file problem."""
+    for code in AUDIO_ERROR_CODES:
+        known = AudioError(code, source)
+        if known.message("en") == error:
+            return known.message(lang)
+    return error
+
+
+def report_progress(options: Any, progress: Any, desc: str, index: int = 0, total: int = 1) -> None:
+    """Feed the engine's progress (fraction of the audio done) to Gradio's bar; in a batch, of the whole batch."""
+    progress(index / total, desc=desc)
+    options.progress = lambda done: progress((index + min(1.0, done)) / total, desc=desc)
 
 
 def warn_status(message: str) -> str:
@@ -355,7 +377,7 @@ class WebUI:
                 status = "ℹ " + t("msg_previous", lang, when=fmt_time(earlier.created_at))
                 values = self.result_values(earlier.transcript(), path.name, lang, status)
                 return [*values, gr.update(visible=True)]
-            progress(0.05, desc=t("msg_working", lang))
+            report_progress(options, progress, t("msg_working", lang))
             outcome = self.service.transcribe_file(path, name=path.name, source=path.name, options=options)
         except Exception as e:  # every failure becomes a message; the server keeps serving
             return [*self.failure(e, lang), hide_rerun]
@@ -381,7 +403,7 @@ class WebUI:
         name = f"recording-{datetime.now():%Y%m%d-%H%M%S}.wav"
         try:
             options = self.service.options(hotwords, itn, language)
-            progress(0.05, desc=t("msg_working", lang))
+            report_progress(options, progress, t("msg_working", lang))
             outcome = self.service.transcribe_file(recording, name=name, source="microphone", options=options)
         except Exception as e:
             return self.failure(e, lang)
@@ -426,7 +448,7 @@ class WebUI:
         results = BatchResults()
         for index, (path, name) in enumerate(zip(files, names, strict=True)):
             status = t("msg_batch_progress", lang, index=index + 1, total=len(files), name=name)
-            progress((index, len(files)), desc=status)
+            report_progress(options, progress, status, index, len(files))
             rows[index][2] = t("st_running", lang)
             yield ["▶ " + esc(status), pd.DataFrame(rows, columns=headers), no_zip, results]
             rows[index] = self._batch_one(path, name, options, lang, results)
@@ -441,9 +463,7 @@ class WebUI:
         except Exception as e:  # transcribe_file already saved the failure to History
             if not isinstance(e, UserError | AudioError):
                 log.exception("batch file %s failed", name)
-            reason = error_message(e, lang)
-            # the decoder's message starts with the file name, already in the first column
-            reason = reason.removeprefix(name + ": ").removeprefix(name + "：")
+            reason = strip_name(error_message(e, lang), name)
             results.failed.append((name, reason))
             return [name, "—", t("st_failed", lang, reason=reason), "", "—"]
         tr = outcome.transcript
@@ -488,8 +508,7 @@ class WebUI:
         return t("src_microphone", lang) if source == "microphone" else source
 
     def history_row(self, rec: Record, lang: str) -> list[Any]:
-        # a failure's message starts with the file name, already in the source column
-        error = rec.error.removeprefix(rec.source + ": ")
+        error = strip_name(stored_error(rec.error, rec.source, lang), rec.source)
         text = preview(rec.text) if rec.status == "done" else t("st_failed", lang, reason=preview(error))
         source = self.source_label(rec.source, lang)
         return [rec.id, fmt_time(rec.created_at), source, fmt_seconds(rec.duration or None, lang), text]
@@ -597,7 +616,8 @@ class WebUI:
             return [*empty, *downloads, None, gr.update(interactive=False)]
         summary = self.detail_summary(rec, lang)
         if rec.status != "done":
-            summary += "\n\n" + warn_status(t("msg_record_failed", lang, error=rec.error))
+            error = stored_error(rec.error, rec.source, lang)
+            summary += "\n\n" + warn_status(t("msg_record_failed", lang, error=error))
             downloads = [gr.update(value=None, interactive=False) for _ in writers.FORMATS]
         else:
             paths = self.write_downloads(rec.transcript(), rec.source)
@@ -803,7 +823,9 @@ class WebUI:
         seg_headers = [t("col_start", lang), t("col_end", lang), t("col_text", lang)]
         headers = [seg_headers, seg_headers, self.batch_headers(lang), self.history_headers(lang), seg_headers]
         relabelled = [relabel(frame, h) for frame, h in zip(tables, headers, strict=True)]
-        return [lang, self.engine_line(lang), self.notice(lang), *relabelled, self.system_table(lang)]
+        # Gradio re-translates a tab's label only once the tab has been shown: set them all from here
+        tabs = [gr.update(label=t(key, lang)) for key in TAB_KEYS]
+        return [lang, self.engine_line(lang), self.notice(lang), *tabs, *relabelled, self.system_table(lang)]
 
     # ------------------------------------------------------------------ layout
 
@@ -816,18 +838,19 @@ class WebUI:
         ) as blocks:
             lang = self._header()
             with gr.Tabs():
-                with gr.Tab(ui("tab_single"), id="single"):
+                with gr.Tab(ui("tab_single"), id="single") as single_tab:
                     single = self._single_tab(lang)
-                with gr.Tab(ui("tab_batch"), id="batch"):
+                with gr.Tab(ui("tab_batch"), id="batch") as batch_tab:
                     batch_table = self._batch_tab(lang)
-                with gr.Tab(ui("tab_mic"), id="microphone"):
+                with gr.Tab(ui("tab_mic"), id="microphone") as mic_tab:
                     mic = self._mic_tab(lang)
                 with gr.Tab(ui("tab_history"), id="history") as history_tab:
                     history = self._history_tab(lang, history_tab)
-                with gr.Tab(ui("tab_system"), id="system"):
+                with gr.Tab(ui("tab_system"), id="system") as system_tab:
                     system_table = self._system_tab(lang)
+            tabs = [single_tab, batch_tab, mic_tab, history_tab, system_tab]
             tables = [single.segments, mic.segments, batch_table, history["table"], history["segments"]]
-            lang_outputs = [lang, self.header_md, self.notice_md, *tables, system_table]
+            lang_outputs = [lang, self.header_md, self.notice_md, *tabs, *tables, system_table]
             blocks.load(
                 self.on_language, [lang, *tables], lang_outputs, js=LOAD_JS, show_progress="hidden", queue=False
             ).then(self.history_first, history["search_inputs"], history["page_outputs"], show_progress="hidden")
@@ -911,9 +934,11 @@ class WebUI:
         )
         return ResultView(status, text, stats, segments, downloads)
 
-    def _inference(self, trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any]) -> Any:
+    def _inference(self, trigger: Any, fn: Any, inputs: list[Any], outputs: list[Any], **kwargs: Any) -> Any:
         """Every event that runs the recognizer: one shared queue slot, so two never run at once."""
-        return trigger(fn, inputs, outputs, concurrency_id="inference", concurrency_limit=1, show_progress="full")
+        return trigger(
+            fn, inputs, outputs, concurrency_id="inference", concurrency_limit=1, show_progress="full", **kwargs
+        )
 
     def _single_tab(self, lang: gr.Radio) -> ResultView:
         with gr.Row(equal_height=False):
@@ -960,7 +985,9 @@ class WebUI:
                 zip_button = gr.DownloadButton(ui("batch_zip"), interactive=False, elem_id="batch-zip")
         results = gr.State(BatchResults())
         outputs = [status, table, zip_button, results]
-        self._inference(start.click, self.batch_run, [files, hotwords, itn, language, fmt, lang], outputs)
+        # progress (and the queue position) on the status line: the table stays visible, filling in file by file
+        inputs = [files, hotwords, itn, language, fmt, lang]
+        self._inference(start.click, self.batch_run, inputs, outputs, show_progress_on=[status])
         fmt.change(self.batch_format_changed, [results, fmt, lang], zip_button, show_progress="hidden")
         return table
 
@@ -968,7 +995,12 @@ class WebUI:
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 recording = gr.Audio(
-                    sources=["microphone"], type="filepath", format="wav", label=ui("mic"), elem_id="mic-audio"
+                    sources=["microphone"],
+                    type="filepath",
+                    format="wav",
+                    label=ui("mic"),
+                    buttons=["download"],
+                    elem_id="mic-audio",
                 )
                 gr.Markdown(ui("mic_hint"), elem_classes="hint")
                 hotwords, itn, language = self._options("mic")
@@ -1057,7 +1089,9 @@ class WebUI:
                     elem_id="history-segments",
                 )
             with gr.Column(scale=2):
-                audio = gr.Audio(label=ui("hist_audio"), type="filepath", interactive=False, visible=False)
+                audio = gr.Audio(
+                    label=ui("hist_audio"), type="filepath", interactive=False, visible=False, buttons=["download"]
+                )
                 gr.Markdown(ui("downloads"))
                 with gr.Row():
                     downloads = [

@@ -110,7 +110,11 @@ class WhisperEngine:
             without_timestamps=False,
             word_timestamps=True,
         )
-        words = [w for seg in segments_iter for w in (seg.words or [])]
+        words = []
+        for seg in segments_iter:  # a generator: decoding happens batch by batch as it is read
+            words.extend(seg.words or [])
+            if options.progress:
+                options.progress(min(1.0, seg.end / windows[-1][1]))
         segments = []
         for (start, end), span_words in zip(spans, assign_words(words, spans), strict=True):
             text = "".join(w.word for w in span_words).strip()

@@ -5,6 +5,7 @@ Transcriptions cost a few seconds each on CPU, so each test that runs one checks
 
 from __future__ import annotations
 
+import base64
 import io
 import socket
 import tempfile
@@ -20,6 +21,7 @@ import requests
 import soundfile as sf
 
 from funasr_webui.api import TEMP_PREFIX, display_name
+from funasr_webui.auth import Credentials, exposure_warnings
 from funasr_webui.service import TranscriptionService
 from funasr_webui.transcript import Segment, Transcript
 from tests.conftest import LiveServer
@@ -97,6 +99,25 @@ def test_display_name_is_a_bare_name() -> None:
     assert len(long) <= 200 and long.endswith(".flac")
 
 
+def test_credentials(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("# page users\nalice:pa:ss\n\n张三:密码\n", encoding="utf-8")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("k-one\nk-two\n", encoding="utf-8")
+    creds = Credentials.from_settings(str(users), str(keys))
+    assert creds.page_login("alice", "pa:ss") and creds.page_login("张三", "密码")
+    assert not creds.page_login("alice", "pa") and not creds.page_login("bob", "pa:ss")
+    assert creds.api_allows("Bearer k-two") and not creds.api_allows("Bearer k-three") and not creds.api_allows(None)
+    assert creds.api_allows("Basic " + base64.b64encode("张三:密码".encode()).decode())
+    assert not creds.api_allows("Basic %%%") and not creds.api_allows("k-one")
+    assert Credentials.from_settings(None, None).api_allows(None)  # nothing configured: open (loopback default)
+    with pytest.raises(ValueError):
+        Credentials.from_settings("no-colon", None)
+    assert exposure_warnings("127.0.0.1", Credentials()) == [] and exposure_warnings("localhost", Credentials()) == []
+    assert "neither --auth nor --api-key" in exposure_warnings("0.0.0.0", Credentials())[0]
+    assert "without --auth" in exposure_warnings("192.168.1.5", Credentials(keys=["k"]))[0]
+
+
 def test_health_and_docs(live_server) -> None:
     health = requests.get(live_server.url + "/health").json()
     assert health["ready"] is True and health["status"] == "ok"
@@ -116,6 +137,7 @@ def test_health_and_docs(live_server) -> None:
         assert path in schema["paths"], path
     form = schema["paths"]["/api/v1/transcriptions"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert {"file", "hotwords", "itn", "language", "engine", "response_format"} <= set(form["schema"]["properties"])
+    assert {"APIKey", "PageUser"} <= set(schema["components"]["securitySchemes"])
     docs = requests.get(live_server.url + "/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     if "/docs/assets/" in docs.text:  # swagger-ui-bundle-v2 installed: the page works air-gapped
@@ -301,6 +323,7 @@ def test_api_key_and_page_login(guarded, shared_audio) -> None:
     )
     error_of(requests.get(url + "/api/v1/history/export"), 401, "missing_api_key")
     error_of(requests.get(url + "/api/v1/history", auth=("alice", "wrong")), 401, "invalid_api_key")
+    error_of(requests.get(url + "/api/v1/history", headers={"Authorization": "Basic %%%"}), 401, "invalid_api_key")
     with pytest.raises(openai.AuthenticationError):
         with (shared_audio / "zh" / "asr_example.wav").open("rb") as f:
             openai.OpenAI(base_url=url + "/v1", api_key="wrong").audio.transcriptions.create(model="whisper-1", file=f)

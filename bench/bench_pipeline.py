@@ -1,0 +1,208 @@
+"""Pipeline benchmarks: overhead over the bare engine, throughput, long audio (RTF and memory), start-up.
+
+    python bench/bench_pipeline.py [--engine whisper] [--sections overhead,throughput,long,startup] [--long 600,3600]
+
+Prints markdown tables (paste them into bench/RESULTS.md). Not a test: figures, not pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import SHARED, long_wav, machine, now, peak_rss_mb, rss_mb, table, timed  # noqa: E402
+
+
+def load_service(engine: str, db: Path):
+    from funasr_webui.service import build_service
+    from funasr_webui.settings import Settings
+
+    return build_service(Settings(engine=engine, offline=True, db=db))
+
+
+def bare_engine_call(service, path: Path):
+    """The engine alone, called the way its own documentation shows, on the same loaded weights."""
+    engine = service.pipeline.engine
+    if engine.name == "whisper":
+        segments, _ = engine.batched.transcribe(str(path), batch_size=engine.batch_size)
+        return "".join(s.text for s in segments)
+    return engine.model.generate(input=str(path), batch_size_s=engine.batch_size_s)[0]["text"]
+
+
+def app_call(service, path: Path):
+    options = service.options()
+    return service.transcribe_file(path, name=path.name, source=path.name, options=options).transcript.text
+
+
+def overhead(service, files: list[Path]) -> str:
+    rows = []
+    for path in files:
+        bare, _ = timed(lambda p=path: bare_engine_call(service, p))
+        app, _ = timed(lambda p=path: app_call(service, p))
+        import soundfile as sf
+
+        seconds = sf.info(path).duration
+        rows.append(
+            [
+                path.name,
+                f"{seconds:.0f} s",
+                f"{bare:.2f} s",
+                f"{app:.2f} s",
+                f"{app / bare:.2f}×",
+                f"{app / seconds:.3f}",
+            ]
+        )
+    return table(
+        ["audio", "length", "bare engine", "app path (decode→VAD→ASR→punc→ITN→save)", "app / bare", "app RTF"], rows
+    )
+
+
+def throughput(service, n: int = 50) -> str:
+    import soundfile as sf
+
+    pool = sorted((SHARED / "zh").glob("*.wav")) + sorted((SHARED / "tts").glob("d0*.wav"))
+    pool += [SHARED / "en" / "jfk.flac", SHARED / "en" / "hotwords.mp3"]
+    files = [pool[i % len(pool)] for i in range(n)]
+    audio_s = sum(sf.info(f).duration for f in files)
+    started = time.perf_counter()
+    for f in files:
+        app_call(service, f)
+    wall = time.perf_counter() - started
+    return table(
+        ["files", "audio", "wall", "files/hour", "RTF"],
+        [[n, f"{audio_s:.0f} s", f"{wall:.1f} s", f"{n / wall * 3600:.0f}", f"{wall / audio_s:.3f}"]],
+    )
+
+
+def long_audio_child(engine: str, seconds: float) -> None:
+    """Runs in its own process so that its peak memory is its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        service = load_service(engine, Path(tmp) / "h.db")
+        path = long_wav(seconds)
+        after_load = rss_mb()
+        started = time.perf_counter()
+        t = service.transcribe_file(path, name=path.name, source=path.name, options=service.options()).transcript
+        wall = time.perf_counter() - started
+        print(
+            json.dumps(
+                {
+                    "seconds": seconds,
+                    "wall": wall,
+                    "rtf": wall / t.duration,
+                    "after_load_mb": after_load,
+                    "peak_mb": peak_rss_mb(),
+                    "audio_mb": t.duration * 16000 * 4 / 2**20,
+                    "segments": len(t.segments),
+                }
+            )
+        )
+
+
+def long_audio(engine: str, lengths: list[float]) -> str:
+    rows = []
+    for seconds in lengths:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--engine", engine, "--child-long", str(seconds)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            rows.append([f"{seconds / 60:.0f} min", "failed", proc.stderr.strip().splitlines()[-1][:80], "", "", ""])
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        growth = r["peak_mb"] - r["after_load_mb"]
+        rows.append(
+            [
+                f"{seconds / 60:.0f} min",
+                f"{r['wall']:.0f} s",
+                f"{r['rtf']:.3f}",
+                f"{r['after_load_mb']:.0f} MB",
+                f"{r['peak_mb']:.0f} MB",
+                f"{growth:.0f} MB (audio buffer {r['audio_mb']:.0f} MB)",
+            ]
+        )
+    return table(["audio", "wall", "RTF", "RSS after load", "peak RSS", "peak growth during the job"], rows)
+
+
+def startup(engine: str) -> str:
+    import requests
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "app.py",
+                "--offline",
+                "--engine",
+                engine,
+                "--port",
+                str(port),
+                "--db",
+                str(Path(tmp) / "h.db"),
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            page = None
+            while page is None and time.perf_counter() - started < 300:
+                try:
+                    if requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                        page = time.perf_counter() - started
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            with open(SHARED / "zh" / "asr_example.wav", "rb") as f:
+                r = requests.post(f"http://127.0.0.1:{port}/api/v1/transcriptions", files={"file": f}, timeout=300)
+            first = time.perf_counter() - started
+            ok = r.status_code == 200
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return table(
+        ["engine", "start → page answers", "start → first transcript (API)", "first request ok"],
+        [[engine, f"{page:.1f} s" if page else "never", f"{first:.1f} s", ok]],
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--engine", default="whisper")
+    p.add_argument("--sections", default="overhead,throughput,long,startup")
+    p.add_argument("--long", default="600,3600", help="long-audio lengths in seconds")
+    p.add_argument("--child-long", type=float, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child_long:
+        long_audio_child(args.engine, args.child_long)
+        return
+    sections = args.sections.split(",")
+    print(f"# Pipeline benchmark — {now()} — {machine()} — engine {args.engine}\n")
+    if "overhead" in sections or "throughput" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            service = load_service(args.engine, Path(tmp) / "h.db")
+            if "overhead" in sections:
+                files = [SHARED / "tts" / "dev_long.wav", long_wav(600)]
+                print(
+                    "## Overhead: app path vs bare engine (median of 3)\n\n" + overhead(service, files) + "\n",
+                    flush=True,
+                )
+            if "throughput" in sections:
+                print("## Throughput: 50 files end to end\n\n" + throughput(service) + "\n", flush=True)
+    if "long" in sections:
+        lengths = [float(x) for x in args.long.split(",")]
+        print("## Long audio\n\n" + long_audio(args.engine, lengths) + "\n", flush=True)
+    if "startup" in sections:
+        print("## Start-up (models already installed)\n\n" + startup(args.engine) + "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

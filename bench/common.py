@@ -1,0 +1,75 @@
+"""Helpers shared by the benchmark scripts: test audio made from ../shared/audio, timers, memory readings."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "audio"
+OUT = ROOT / "bench" / "out"
+
+
+def speech_clips() -> list[np.ndarray]:
+    """Every shared 16 kHz Mandarin recording (real and synthetic), as float32 arrays."""
+    files = sorted((SHARED / "zh").glob("*.wav")) + sorted((SHARED / "tts").glob("d0*.wav"))
+    return [sf.read(f, dtype="float32")[0] for f in files]
+
+
+def long_wav(seconds: float) -> Path:
+    """A recording of the given length: the shared speech clips in turn, each followed by a 0.8 s pause."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"long_{int(seconds)}s.wav"
+    if path.exists():
+        return path
+    pause = np.zeros(int(0.8 * 16000), dtype=np.float32)
+    clips, parts, total, i = speech_clips(), [], 0, 0
+    while total < seconds * 16000:
+        parts += [clips[i % len(clips)], pause]
+        total += clips[i % len(clips)].size + pause.size
+        i += 1
+    sf.write(path, np.concatenate(parts)[: int(seconds * 16000)], 16000, subtype="PCM_16")
+    return path
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    """Median wall time of `repeat` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,574 @@
+"""The history store on real SQLite files: search, filters, exports, migrations, concurrency, crashes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from funasr_webui import history_cli
+from funasr_webui.history import SCHEMA_VERSION, HistoryStore, audio_hash, grams, settings_key
+from funasr_webui.transcript import Segment, Transcript
+from funasr_webui.writers import render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ZH = "今天下午我们在滨海新区召开了人工智能大会，讨论了语音识别模型的部署问题。"
+MIXED = "我们用 OpenAI Whisper 和 FunASR Paraformer 做了对比，GPU 延迟很低。"
+
+
+def make(text: str = ZH, *, engine: str = "paraformer", hotwords: list[str] | None = None, **kw) -> Transcript:
+    half = len(text) // 2
+    return Transcript(
+        text=text,
+        raw_text=text.replace("，", "").replace("。", ""),
+        segments=[Segment(0.0, 1.25, text[:half]), Segment(1.25, 2.5, text[half:])],
+        language=kw.pop("language", "zh"),
+        duration=kw.pop("duration", 2.5),
+        engine=engine,
+        model=kw.pop("model", f"{engine}-large"),
+        device=kw.pop("device", "cpu"),
+        elapsed=kw.pop("elapsed", 0.5),
+        hotwords=hotwords or [],
+        itn=kw.pop("itn", True),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = HistoryStore(tmp_path / "history.db")
+    yield s
+    s.close()
+
+
+def ids_of(page) -> list[int]:
+    return [r.id for r in page.records]
+
+
+def fts_ok(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.execute("INSERT INTO fts_text(fts_text) VALUES ('integrity-check')")  # raises if out of sync
+        conn.execute("INSERT INTO fts_grams(fts_grams) VALUES ('integrity-check')")
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_add_get_roundtrip(store: HistoryStore) -> None:
+    t = make(hotwords=["滨海新区", "人工智能"], itn=False)
+    rid = store.add(t, source="meeting.wav", audio_hash="ab" * 32)
+    rec = store.get(rid)
+    assert rec is not None and rec.id == rid
+    assert rec.transcript().to_dict() == t.to_dict()
+    assert (rec.source, rec.audio_hash, rec.status, rec.error) == ("meeting.wav", "ab" * 32, "done", "")
+    assert rec.rtf == pytest.approx(0.2) and rec.itn is False and rec.hotwords == ["滨海新区", "人工智能"]
+    assert rec.created_at.tzinfo is not None and abs(datetime.now(timezone.utc) - rec.created_at) < timedelta(minutes=1)
+    assert rec.settings_key == settings_key("paraformer", "paraformer-large", ["人工智能", "滨海新区"], False, "zh")
+    assert rec.audio_file is None
+    assert json.loads(json.dumps(rec.to_dict()))["text"] == ZH
+    assert store.get(rid + 1) is None
+
+
+def test_add_failure(store: HistoryStore) -> None:
+    rid = store.add_failure(source="broken.wav", audio_hash="00", error="cannot decode", engine="whisper")
+    rec = store.get(rid)
+    assert rec is not None and rec.status == "failed" and rec.error == "cannot decode" and rec.text == ""
+    assert ids_of(store.search(status="failed")) == [rid]
+    assert store.search(status="done").records == []
+
+
+def test_schema_pragmas(store: HistoryStore, tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "history.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    own = store._conn()
+    assert own.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert own.execute("PRAGMA busy_timeout").fetchone()[0] >= 10000
+
+
+def test_audio_hash_streams_files(tmp_path: Path) -> None:
+    data = os.urandom(3 << 20)
+    f = tmp_path / "a.wav"
+    f.write_bytes(data)
+    assert audio_hash(f) == audio_hash(data) == audio_hash(str(f)) == audio_hash(io.BytesIO(data))
+    assert audio_hash(b"x") != audio_hash(b"y")
+
+
+# --------------------------------------------------------------------------- search
+
+
+def test_search_any_three_chars_and_short_words(store: HistoryStore) -> None:
+    rid = store.add(make(ZH), source="a.wav", audio_hash="1")
+    other = store.add(make("完全不同的一段话。"), source="b.wav", audio_hash="2")
+    for i in range(len(ZH) - 2):  # every window of three consecutive characters
+        assert rid in ids_of(store.search(ZH[i : i + 3])), ZH[i : i + 3]
+    for word in ("滨海", "新区", "模型", "部署", "语音", "识别"):  # two-character words
+        assert ids_of(store.search(word)) == [rid], word
+    for ch in "滨模署":
+        assert ids_of(store.search(ch)) == [rid], ch
+    assert ids_of(store.search("的")) == [other, rid]  # newest first
+    assert store.search("火星").records == [] and store.search("火星探测器").records == []
+    assert ids_of(store.search("滨海 模型")) == [rid]  # several terms: all must match
+    assert ids_of(store.search("人工智能大会 部署")) == [rid]  # a long and a short term
+    assert store.search("滨海 火星").records == []
+    assert ids_of(store.search("  ")) == [other, rid]  # empty query lists everything
+
+
+def test_search_mixed_language_case_insensitive(store: HistoryStore) -> None:
+    rid = store.add(make(MIXED), source="a.wav", audio_hash="1")
+    for q in ("openai", "OPENAI", "Whisper", "isper", "funasr para", "GPU", "gpu", "PU", "延迟", "对比", "R P"):
+        assert ids_of(store.search(q)) == [rid], q
+    assert ids_of(store.search('"FunASR Paraformer"')) == [rid]  # quotes keep a phrase with spaces
+    assert store.search('"Paraformer FunASR"').records == []
+
+
+@pytest.mark.parametrize(
+    "q",
+    ['"', '""', "*", "a*", "NEAR", "NEAR(a b)", "-", "-滨海", "(", ")", "'", "AND", "OR", "NOT", "a AND b",
+     "滨海 OR", "^", ":", "text:滨海", "{}", '"滨海', "滨\x00海", "\ud800滨海", "%", "_", "\\", "[x]", "x" * 500],
+)  # fmt: skip
+def test_fts_syntax_in_queries_never_raises(store: HistoryStore, q: str) -> None:
+    store.add(make(ZH), source="a.wav", audio_hash="1")
+    page = store.search(q, engine="paraformer", date_from=date(2000, 1, 1))
+    assert page.total == len(page.records)
+    store.search_ids(q)
+
+
+def test_grams_column() -> None:
+    g = grams("Hi, 你好吗？").split()
+    assert sorted(g) == sorted(["h", "i", "hi", "你", "好", "吗", "你好", "好吗"])
+
+
+def test_filters_pagination_newest_first(store: HistoryStore) -> None:
+    base = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+    items = []
+    for i in range(30):
+        engine = ("paraformer", "whisper", "sensevoice")[i % 3]
+        items.append(
+            (make(f"第{i}号会议讨论语音识别。", engine=engine), f"file{i % 5}.wav", f"h{i}", base + timedelta(days=i))
+        )
+    ids = store.add_many(items)
+    assert ids == sorted(ids)
+
+    page = store.search(limit=7)
+    assert ids_of(page) == ids[::-1][:7] and page.total == 30 and page.total_exact and page.has_next
+    seen = []
+    for offset in range(0, 30, 7):  # pages join up to everything, newest first, no overlap
+        seen += ids_of(store.search("语音识别", limit=7, offset=offset))
+    assert seen == ids[::-1]
+    last = store.search("语音识别", limit=7, offset=28)
+    assert len(last.records) == 2 and not last.has_next and last.total == 30
+
+    assert ids_of(store.search(engine="whisper", limit=100)) == ids[1::3][::-1]
+    assert ids_of(store.search("会议", source="file2.wav", limit=100)) == [ids[i] for i in (27, 22, 17, 12, 7, 2)]
+    assert store.search("会议", engine="whisper", source="file0.wav").total == 2  # i = 10, 25
+    # Dates: a plain date is a whole local day; datetimes are instants.
+    day5 = (base + timedelta(days=5)).astimezone().date()
+    assert ids_of(store.search(date_from=day5, date_to=day5)) == [ids[5]]
+    in_range = store.search("会议", date_from=base + timedelta(days=10), date_to=base + timedelta(days=12))
+    assert ids_of(in_range) == [ids[12], ids[11], ids[10]]
+    assert store.search(date_from=base + timedelta(days=100)).records == []
+    assert store.search(date_to=base - timedelta(days=1)).records == []
+    assert ids_of(store.search("第3号", date_from="2024-01-01", date_to="2024-12-31")) == [ids[3]]
+    assert store.search_ids("会议", engine="sensevoice") == ids[2::3][::-1]
+
+
+def test_total_is_capped_for_broad_queries(store: HistoryStore, monkeypatch) -> None:
+    import funasr_webui.history as history
+
+    monkeypatch.setattr(history, "PROBE_ROWS", 10)
+    monkeypatch.setattr(history, "COUNT_CAP", 15)
+    ids = store.add_many([(make(f"记录{i}号。"), "a.wav", "h") for i in range(60)])
+    page = store.search("记录", limit=5)
+    assert ids_of(page) == ids[::-1][:5] and not page.total_exact and 15 <= page.total < 60 and page.has_next
+    deep = store.search("记录", limit=5, offset=50)
+    assert ids_of(deep) == ids[::-1][50:55]
+    assert store.search_ids("记录") == ids[::-1]  # exports see everything
+    assert store.search("记录7号").total_exact
+
+
+def test_created_at_never_decreases(store: HistoryStore) -> None:
+    past = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    a = store.add(make(), source="a", audio_hash="1")
+    (b,) = store.add_many([(make(), "b", "2", past)])  # an import older than what is stored is raised to it
+    recs = [store.get(a), store.get(b)]
+    assert recs[0].created_at <= recs[1].created_at
+
+
+# --------------------------------------------------------------------------- delete, export, purge, vacuum, stats
+
+
+def test_delete_keeps_fts_in_sync(store: HistoryStore, tmp_path: Path) -> None:
+    a = store.add(make(ZH), source="a.wav", audio_hash="1")
+    b = store.add(make(MIXED), source="b.wav", audio_hash="2")
+    c = store.add(make("滨海新区的第二次会议。"), source="c.wav", audio_hash="3")
+    assert ids_of(store.search("滨海")) == [c, a]
+    assert store.delete([a, 999]) == 1
+    assert ids_of(store.search("滨海")) == [c] and ids_of(store.search("人工智能")) == []
+    assert store.get(a) is None
+    assert store.delete([b, c]) == 2 and store.search().records == []
+    fts_ok(tmp_path / "history.db")
+
+
+def test_exports(store: HistoryStore) -> None:
+    a = store.add(make(ZH), source="会议.wav", audio_hash="1")
+    b = store.add(make(MIXED, engine="whisper"), source="../../etc/passwd.wav", audio_hash="2")
+    f = store.add_failure(source="bad.wav", audio_hash="3", error="boom")
+
+    data = json.loads(store.export_json(None))
+    assert [d["id"] for d in data] == [a, b, f]
+    assert data[0]["text"] == ZH and data[0]["segments"][0]["start"] == 0.0 and data[2]["error"] == "boom"
+    assert [d["id"] for d in json.loads(store.export_json([b]))] == [b]
+
+    raw = store.export_csv([a, b])
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read the Chinese right
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [int(r["id"]) for r in rows] == [a, b] and rows[0]["text"] == ZH and rows[1]["source"].startswith("../")
+
+    with zipfile.ZipFile(io.BytesIO(store.export_zip(None, "srt"))) as zf:
+        names = zf.namelist()
+        assert len(names) == 2  # the failed record has no transcript
+        assert all("/" not in n and "\\" not in n and not n.startswith(".") for n in names)
+        assert zf.read(names[0]).decode() == render(store.get(a).transcript(), "srt")
+    with zipfile.ZipFile(io.BytesIO(store.export("zip-txt", [a]))) as zf:
+        assert zf.read(zf.namelist()[0]).decode() == ZH + "\n"
+    assert json.loads(store.export_filtered("json", "OpenAI"))[0]["id"] == b
+    with pytest.raises(ValueError):
+        store.export("docx", None)
+
+
+def test_purge(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as s:
+        now = datetime.now(timezone.utc)
+        old = s.add_many([(make(f"旧记录{i}。"), "a", "1", now - timedelta(days=40 - i)) for i in range(3)])
+        new = s.add_many([(make("新记录。"), "b", "2", now - timedelta(days=1))])
+        assert s.purge(30) == 3
+        assert ids_of(s.search(limit=100)) == new and s.search("旧记录").records == []
+        assert s.purge(30) == 0
+        assert all(s.get(i) is None for i in old)
+        with pytest.raises(ValueError):
+            s.purge(-1)
+    with HistoryStore(db, keep_days=0.5) as s:  # the start-up setting
+        assert s.stats()["count"] == 0
+    fts_ok(db)
+
+
+def test_vacuum_and_stats(store: HistoryStore, tmp_path: Path) -> None:
+    empty = store.stats()
+    assert empty["count"] == 0 and empty["audio_hours"] == 0 and empty["db_bytes"] > 0
+    ids = store.add_many([(make(ZH * 20, duration=1800), "a", "1") for _ in range(40)])
+    store.add_failure(source="x", audio_hash="2", error="e", duration=60)
+    st = store.stats()
+    assert (st["count"], st["done"], st["failed"]) == (41, 40, 1)
+    assert st["audio_hours"] == pytest.approx(40 * 0.5 + 60 / 3600)
+    store.delete(ids[:30])
+    before = store.stats()["db_bytes"]
+    store.vacuum()
+    assert store.stats()["db_bytes"] < before
+    assert ids_of(store.search("滨海", limit=50)) == ids[30:][::-1]
+    fts_ok(tmp_path / "history.db")
+
+
+# --------------------------------------------------------------------------- find_previous, audio copies, hostile input
+
+
+def test_find_previous(store: HistoryStore) -> None:
+    h = audio_hash(b"same audio")
+    key = settings_key("paraformer", "paraformer-large", ["b", "a"], True, "zh")
+    assert store.find_previous(h, key) is None
+    first = store.add(make(hotwords=["a", "b"]), source="x.wav", audio_hash=h)
+    second = store.add(make(hotwords=["b", "a"]), source="y.wav", audio_hash=h)
+    store.add_failure(source="z.wav", audio_hash=h, error="e", engine="paraformer", model="paraformer-large",
+                      hotwords=["a", "b"], language="zh")  # fmt: skip
+    assert store.find_previous(h, key).id == second  # newest done; hotword order does not matter
+    assert store.find_previous(h, settings_key("paraformer", "paraformer-large", ["a"], True, "zh")) is None
+    assert store.find_previous(h, settings_key("paraformer", "paraformer-large", ["a", "b"], False, "zh")) is None
+    assert store.find_previous(audio_hash(b"other"), key) is None
+    # The caller may store the key of the requested settings (language "auto" -> transcript says "zh").
+    auto = settings_key("paraformer", "paraformer-large", [], True, "auto")
+    third = store.add(make(), source="w.wav", audio_hash=h, settings_key=auto)
+    assert store.find_previous(h, auto).id == third
+    assert first < second < third
+    assert settings_key("e", "m", "a b", True, "ZH") == settings_key("e", "m", ["b", "a"], True, "zh")
+
+
+def test_keep_audio_copies_and_delete_removes(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "会议 (1).WAV"
+    src.parent.mkdir()
+    src.write_bytes(b"RIFF" + os.urandom(5000))
+    with HistoryStore(tmp_path / "db" / "history.db", keep_audio=True) as s:
+        rid = s.add(make(), source=src.name, audio_hash=audio_hash(src), audio_path=src)
+        rec = s.get(rid)
+        assert rec.audio_file is not None and rec.audio_file.read_bytes() == src.read_bytes()
+        assert rec.audio_file.parent == tmp_path / "db" / "history_audio" and rec.audio_file.name == f"{rid}.wav"
+        assert s.stats()["audio_bytes"] == src.stat().st_size
+        s.delete([rid])
+        assert not rec.audio_file.exists()
+    with HistoryStore(tmp_path / "db2" / "history.db") as s:  # off by default
+        rid = s.add(make(), source="a.wav", audio_hash="1", audio_path=src)
+        assert s.get(rid).audio_file is None and not (tmp_path / "db2" / "history_audio").exists()
+
+
+def test_hostile_source_names(tmp_path: Path) -> None:
+    src = tmp_path / "a.wav"
+    src.write_bytes(b"RIFFdata")
+    with HistoryStore(tmp_path / "history.db", keep_audio=True) as s:
+        names = ["../../etc/passwd.wav", "/abs/evil.wav", "x\\..\\y.wav", "bad\udcff.wav", "a;DROP TABLE records;--"]
+        ids = [s.add(make(), source=n, audio_hash="1", audio_path=src) for n in names]
+        stored = [s.get(i).source for i in ids]
+        assert stored[:3] == names[:3] and stored[4] == names[4] and stored[3] == "bad\ufffd.wav"
+        assert ids_of(s.search(source="../../etc/passwd.wav")) == [ids[0]]
+        files = sorted(p.name for p in (tmp_path / "history_audio").iterdir())
+        assert files == sorted(f"{i}.wav" for i in ids)  # named by id, nothing else written anywhere
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "history.db", "history.db-shm",
+                                                                "history.db-wal", "history_audio"]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- migrations
+
+V1_SCHEMA = """
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')), source TEXT NOT NULL, audio_hash TEXT NOT NULL,
+    settings_key TEXT NOT NULL, duration REAL NOT NULL DEFAULT 0, elapsed REAL NOT NULL DEFAULT 0,
+    rtf REAL NOT NULL DEFAULT 0, engine TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '', hotwords TEXT NOT NULL DEFAULT '[]',
+    itn INTEGER NOT NULL DEFAULT 1, error TEXT NOT NULL DEFAULT '', audio_file TEXT);
+CREATE TABLE bodies (
+    id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE, text TEXT NOT NULL DEFAULT '',
+    raw_text TEXT NOT NULL DEFAULT '', segments TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX records_created ON records(created_at);
+CREATE INDEX records_engine ON records(engine);
+CREATE INDEX records_source ON records(source);
+CREATE INDEX records_status ON records(status, id, duration);
+CREATE INDEX records_hash ON records(audio_hash, settings_key);
+PRAGMA user_version = 1;
+"""
+
+
+def test_migration_from_v1_keeps_data(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(V1_SCHEMA)
+    for i, text in enumerate([ZH, MIXED, "旧版本的第三条记录。"], start=1):
+        conn.execute(
+            "INSERT INTO records (id, created_at, status, source, audio_hash, settings_key, duration, engine)"
+            " VALUES (?, ?, 'done', ?, ?, 'k', 2.5, 'paraformer')",
+            (i, f"2023-0{i}-01T00:00:00.000000Z", f"old{i}.wav", f"h{i}"),
+        )
+        conn.execute("INSERT INTO bodies (id, text, segments) VALUES (?, ?, '[[0, 1.5, \"x\"]]')", (i, text))
+    conn.commit()
+    conn.close()
+
+    with HistoryStore(db) as s:
+        assert s._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [s.get(i).text for i in (1, 2, 3)] == [ZH, MIXED, "旧版本的第三条记录。"]
+        assert s.get(1).created_at == datetime(2023, 1, 1, tzinfo=timezone.utc)
+        assert s.get(1).segments == [Segment(0.0, 1.5, "x")]
+        assert ids_of(s.search("滨海新")) == [1] and ids_of(s.search("模型")) == [1] and ids_of(s.search("gpu")) == [2]
+        assert ids_of(s.search(date_to=date(2023, 2, 15))) == [2, 1]
+        new = s.add(make("迁移之后的新记录。"), source="new.wav", audio_hash="n")
+        assert new == 4 and ids_of(s.search("记录")) == [4, 3]
+    fts_ok(db)
+    with HistoryStore(db) as s:  # opening again migrates nothing
+        assert s.stats()["count"] == 4
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "future.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        HistoryStore(db)
+
+
+# --------------------------------------------------------------------------- concurrency and crashes
+
+WRITER = """
+import sys
+from pathlib import Path
+from funasr_webui.history import HistoryStore
+from funasr_webui.transcript import Transcript, Segment
+db, tag, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+store = HistoryStore(db)
+text = "进程写入测试，" * 40
+for i in range(n):
+    t = Transcript(text=f"{tag}-{i} " + text, raw_text=text, segments=[Segment(0, 1, text)], duration=1.0)
+    rid = store.add(t, source=f"{tag}-{i}.wav", audio_hash=f"{tag}{i}")
+    print(rid, flush=True)
+"""
+
+
+def _writer(db: Path, tag: str, n: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+
+
+def test_concurrent_threads_lose_nothing(store: HistoryStore, tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    ids: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(10)
+
+    def writer(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(50):
+                rid = store.add(make(f"线程{w}第{i}条记录。"), source=f"t{w}-{i}.wav", audio_hash=f"{w}-{i}")
+                with lock:
+                    ids.append(rid)
+        except BaseException as e:
+            errors.append(e)
+
+    def reader() -> None:
+        try:
+            start.wait()
+            for _ in range(60):
+                store.search("记录", limit=5)
+                store.search("线程")
+                store.stats()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(ids)) == 400 and store.stats()["count"] == 400
+    for w in range(8):
+        assert store.search(f"线程{w}第", limit=1).total == 50
+    fts_ok(tmp_path / "history.db")
+
+
+def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"  # not created yet: the processes also race to create and migrate it
+    procs = [_writer(db, f"p{k}", 50) for k in range(4)]
+    with HistoryStore(db) as mine:  # and this process writes at the same time
+        mine_ids = [mine.add(make(f"主进程第{i}条。"), source="main.wav", audio_hash=str(i)) for i in range(50)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    child_ids = [int(x) for out, _ in outs for x in out.split()]
+    assert len(child_ids) == 200 and len(set(child_ids + mine_ids)) == 250
+    with HistoryStore(db) as s:
+        assert s.stats()["count"] == 250
+        for k in range(4):
+            assert len(s.search_ids(f"p{k}-")) == 50
+    fts_ok(db)
+
+
+def test_sigkill_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
+    db = tmp_path / "killed.db"
+    HistoryStore(db).close()
+    committed: list[int] = []
+    for round_ in range(3):
+        proc = _writer(db, f"k{round_}", 100000)
+        got = 0
+        deadline = time.monotonic() + 30
+        while got < 20 + 7 * round_ and time.monotonic() < deadline:  # kill at a different point each round
+            line = proc.stdout.readline()
+            if line.strip():
+                committed.append(int(line))  # printed only after the commit returned
+                got += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        assert got >= 20
+    fts_ok(db)
+    with HistoryStore(db) as s:
+        for rid in committed:
+            rec = s.get(rid)
+            assert rec is not None and rec.text.split(" ")[0] == rec.source[: -len(".wav")]
+        assert s.stats()["count"] >= len(committed)
+        assert set(committed) <= set(s.search_ids("进程写入测试"))
+        s.add(make(), source="after.wav", audio_hash="x")  # still writable
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_store_survives_fork(store: HistoryStore) -> None:
+    a = store.add(make("分叉之前。"), source="a", audio_hash="1")
+    pid = os.fork()
+    if pid == 0:  # child: the inherited connection is dropped, a fresh one is opened
+        code = 1
+        try:
+            store.add(make("子进程写的。"), source="child", audio_hash="2")
+            code = 0 if store.get(a) is not None else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [r.source for r in store.search(limit=5).records] == ["child", "a"]  # the parent's connection still works
+    store.add(make("分叉之后。"), source="b", audio_hash="3")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(db: Path, *argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser()
+    history_cli.register(parser.add_subparsers(dest="command"))
+    out = io.StringIO()
+    code = history_cli.run(parser.parse_args(["history", "--db", str(db), *argv]), out)
+    return code, out.getvalue()
+
+
+def test_cli_verbs(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as s:
+        a = s.add(make(ZH), source="会议记录.wav", audio_hash="1")
+        b = s.add(make(MIXED, engine="whisper"), source="b.wav", audio_hash="2")
+
+    code, out = cli(db, "list")
+    assert code == 0 and "会议记录.wav" in out and "b.wav" in out and out.index("b.wav") < out.index("会议记录")
+    code, out = cli(db, "search", "滨海新区")
+    assert code == 0 and "会议记录.wav" in out and "b.wav" not in out
+    assert "no records" in cli(db, "search", "火星")[1]
+    assert (
+        "whisper" in cli(db, "list", "--engine", "whisper")[1]
+        and "会议" not in cli(db, "list", "--engine", "whisper")[1]
+    )
+    code, out = cli(db, "show", str(a))
+    assert code == 0 and ZH in out and "paraformer" in out
+    assert cli(db, "show", str(a), "--format", "srt")[1] == render(make(ZH), "srt")
+    assert cli(db, "show", "999")[0] == 1
+    code, out = cli(db, "export", "--format", "json")
+    assert code == 0 and [d["id"] for d in json.loads(out)] == [a, b]
+    code, out = cli(db, "export", "OpenAI", "--format", "csv")
+    assert code == 0 and "OpenAI" in out and "滨海" not in out
+    assert cli(db, "export", "--format", "zip-srt")[0] == 2  # zip needs --out
+    zpath = tmp_path / "out.zip"
+    assert cli(db, "export", "--format", "zip-txt", "--out", str(zpath))[0] == 0
+    assert len(zipfile.ZipFile(zpath).namelist()) == 2
+    code, out = cli(db, "stats")
+    assert code == 0 and "2 (2 done, 0 failed)" in out
+    assert cli(db, "list", "--from", "not-a-date")[0] == 2
+    assert cli(db, "delete", str(b)) == (0, "deleted 1 of 1 records\n")
+    code, out = cli(db, "purge", "--older-than-days", "0")
+    assert code == 0 and "purged 1" in out
+    assert cli(tmp_path / "missing.db", "list")[0] == 1 and not (tmp_path / "missing.db").exists()
+    capsys.readouterr()

@@ -34,7 +34,6 @@ from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from . import __version__
-from .audio import AudioError
 from .auth import Credentials
 from .engine import parse_hotwords
 from .errors import UserError
@@ -49,18 +48,6 @@ MAX_FIELD_BYTES = 64 * 1024  # one option value (100 hotwords of 50 characters f
 MAX_FIELDS = 32
 MAX_NAME_CHARS = 200
 TEMP_PREFIX = "funasr-webui-upload-"
-
-# AudioError codes -> HTTP status. Media we cannot read at all is 415; readable but unusable media is 422.
-AUDIO_STATUS = {
-    "too_big": 413,
-    "not_media": 415,
-    "no_audio": 415,
-    "empty": 422,
-    "truncated": 422,
-    "too_long": 422,
-    "unreadable": 422,
-}
-
 
 # --------------------------------------------------------------------------- errors
 
@@ -98,13 +85,9 @@ def _from_api_error(_request: Request, e: Exception) -> JSONResponse:
 
 
 def _from_user_error(_request: Request, e: Exception) -> JSONResponse:
+    # AudioError is a UserError too: 413 too_big, 415 not_media / no_audio, 422 for the rest (see audio.py).
     assert isinstance(e, UserError)
     return error_response(e.status, e.code, e.message("en"), e.message("zh"))
-
-
-def _from_audio_error(_request: Request, e: Exception) -> JSONResponse:
-    assert isinstance(e, AudioError)
-    return error_response(AUDIO_STATUS.get(e.code, 422), e.code, e.message("en"), e.message("zh"))
 
 
 def _from_validation_error(_request: Request, e: Exception) -> JSONResponse:
@@ -130,7 +113,6 @@ def _from_unexpected(_request: Request, _e: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _from_api_error)
     app.add_exception_handler(UserError, _from_user_error)
-    app.add_exception_handler(AudioError, _from_audio_error)
     app.add_exception_handler(RequestValidationError, _from_validation_error)
     app.add_exception_handler(StarletteHTTPException, _from_http_error)
     app.add_exception_handler(Exception, _from_unexpected)
@@ -684,10 +666,15 @@ HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status")
 
 
 def _date(value: str | None, name: str) -> str | None:
+    """Check a date filter here, so a bad one is a clear 422 (the history module parses it again)."""
     if not value:
         return None
+    text = value.strip()
     try:
-        (date if len(value.strip()) == 10 else datetime).fromisoformat(value.strip())
+        if len(text) == 10:
+            date.fromisoformat(text)
+        else:
+            datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)  # 3.10 rejects "Z"
     except ValueError:
         raise ApiError(
             422,
@@ -695,7 +682,7 @@ def _date(value: str | None, name: str) -> str | None:
             f"{name} must be an ISO date or date-time, e.g. 2024-05-01 or 2024-05-01T08:00:00+08:00",
             f"{name} 必须是 ISO 日期或时间，例如 2024-05-01 或 2024-05-01T08:00:00+08:00",
         ) from None
-    return value.strip()
+    return text
 
 
 @dataclass

@@ -31,6 +31,8 @@ class LiveState:
     utterance_start: float | None = None  # stream time of the open utterance, None in silence
     sentences: list[Segment] = field(default_factory=list)
     partial: str = ""
+    stream_cache: dict = field(default_factory=dict)  # streaming-Paraformer state of the open utterance
+    streamed_to: float = 0.0  # stream time up to which the streaming model has heard the open utterance
     drafted_at: float = 0.0  # stream time the last partial covered
     draft_gap: float = 0.0  # stream seconds to wait before the next partial
     busy_s: float = 0.0  # processing time spent, for the record's RTF
@@ -79,7 +81,9 @@ class LiveTranscriber:
         state.received += chunk.size / SAMPLE_RATE
         self._follow_vad(state, chunk, is_final=False)
         self._cut_monologue(state)
-        if state.utterance_start is not None and state.received - state.drafted_at >= state.draft_gap:
+        if state.utterance_start is not None and self.pipeline.engine.streaming is not None:
+            self._stream_partial(state)
+        elif state.utterance_start is not None and state.received - state.drafted_at >= state.draft_gap:
             began = time.perf_counter()
             with self.pipeline.lock:
                 state.partial = self.pipeline.engine.transcribe_utterance(
@@ -134,6 +138,20 @@ class LiveTranscriber:
                 self._finalize(state, state.utterance_start, end)
                 state.utterance_start = None
 
+    def _stream_partial(self, state: LiveState) -> None:
+        """Two-pass with Paraformer: the streaming model hears each 600 ms of the utterance once (its cache
+        carries the context), and its words are the partial until the offline model finalizes the sentence."""
+        from .paraformer import STREAM_STRIDE
+
+        stride_s = STREAM_STRIDE / SAMPLE_RATE
+        state.streamed_to = max(state.streamed_to, state.utterance_start)
+        while state.received - state.streamed_to >= stride_s:
+            chunk = self._slice(state, state.streamed_to, state.streamed_to + stride_s)
+            with self.pipeline.lock:
+                state.partial += self.pipeline.engine.stream_partial(chunk, state.stream_cache, is_final=False)
+            state.streamed_to += stride_s
+        state.drafted_at = state.streamed_to
+
     def _cut_monologue(self, state: LiveState) -> None:
         if state.utterance_start is not None and state.received - state.utterance_start >= self.max_utterance_s:
             self._finalize(state, state.utterance_start, state.received)
@@ -148,6 +166,8 @@ class LiveTranscriber:
             if text:
                 state.sentences.append(Segment(round(start, 3), round(end, 3), text))
         state.partial = ""
+        state.stream_cache = {}  # the next utterance starts the streaming model afresh
+        state.streamed_to = end
 
     def _slice(self, state: LiveState, start: float, end: float | None = None) -> np.ndarray:
         a = max(0, int((start - state.buffer_start) * SAMPLE_RATE))

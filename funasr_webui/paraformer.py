@@ -12,6 +12,10 @@ from .engine import EngineResult, TranscribeOptions
 from .transcript import Segment
 from .vad import load_funasr_model
 
+# FunASR's streaming setting [0, 10, 5]: 600 ms chunks with 300 ms look-ahead
+STREAM_CHUNK = [0, 10, 5]
+STREAM_STRIDE = STREAM_CHUNK[1] * 960  # samples per streaming call
+
 
 class ParaformerEngine:
     name = "paraformer"
@@ -22,6 +26,7 @@ class ParaformerEngine:
         asr_dir: Path,
         vad_dir: Path,
         punc_dir: Path,
+        streaming_dir: Path | None,
         device: str,
         threads: int,
         fp16: bool,
@@ -42,7 +47,21 @@ class ParaformerEngine:
             disable_pbar=True,
             log_level="ERROR",
         )
+        # two-pass live dictation: the streaming model gives partials chunk by chunk, the offline model finals
+        self.streaming = None
+        if streaming_dir is not None:
+            self.streaming = load_funasr_model(
+                model=str(streaming_dir),
+                device=device,
+                ncpu=threads,
+                disable_update=True,
+                disable_log=True,
+                disable_pbar=True,
+                log_level="ERROR",
+            )
         self.paths = {"model_path": str(asr_dir), "vad_model": str(vad_dir), "punc_model": str(punc_dir)}
+        if streaming_dir is not None:
+            self.paths["streaming_model"] = str(streaming_dir)
         self.device = device
         self.model_name = asr_dir.name
         # batch_size_s: seconds of speech decoded together; 60 s per batch slot keeps memory bounded on long files
@@ -51,6 +70,20 @@ class ParaformerEngine:
 
     def describe(self) -> dict[str, str]:
         return {"engine": self.name, "model": self.model_name, "device": self.device, **self.paths}
+
+    def stream_partial(self, chunk: np.ndarray, cache: dict, is_final: bool) -> str:
+        """Feed STREAM_STRIDE samples of an open utterance to the streaming model (state in `cache`, one per
+        utterance); returns the text these samples added."""
+        result = self.streaming.generate(
+            input=chunk,
+            cache=cache,
+            is_final=is_final,
+            chunk_size=STREAM_CHUNK,
+            encoder_chunk_look_back=4,
+            decoder_chunk_look_back=1,
+            disable_pbar=True,
+        )
+        return result[0]["text"] if result else ""
 
     def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str:
         """Text of one utterance (live dictation): the offline model re-decodes it, punctuated."""

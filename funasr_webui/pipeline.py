@@ -79,6 +79,7 @@ def build_engine(settings: Settings, device: str) -> EngineChoice:
             models.PARAFORMER.path(models_dir),
             models.vad_model_dir(models_dir),
             models.PUNC.path(models_dir),
+            models.STREAMING.path(models_dir) if models.STREAMING.present(models_dir) else None,
             device=device,
             threads=settings.threads,
             fp16=settings.fp16,

@@ -37,6 +37,7 @@ def tidy_chinese(text: str) -> str:
 
 class WhisperEngine:
     name = "whisper"
+    streaming = None  # no streaming model: live partials re-decode the open utterance
 
     def __init__(
         self, model_dir: Path, vad: SpeechDetector, device: str, threads: int, fp16: bool, batch_size: int

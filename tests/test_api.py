@@ -169,6 +169,8 @@ def test_transcribe_json_then_history_endpoints(live_server, service, shared_aud
     filters = {"q": "达摩院", "source": "api", "date_from": today, "engine": "whisper"}
     page = requests.get(live_server.url + "/api/v1/history", params=filters)
     assert [i["id"] for i in page.json()["items"]] == [rid] and page.json()["total"] == 1
+    utc = requests.get(live_server.url + "/api/v1/history", params={"date_to": "2999-01-01T00:00:00Z"}).json()
+    assert utc["total"] == 1
     empty = requests.get(live_server.url + "/api/v1/history", params={"date_to": "2000-01-01"}).json()
     assert empty["items"] == [] and empty["total"] == 0
 

@@ -16,7 +16,10 @@ from funasr_webui.settings import PROJECT_ROOT
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "funasr_webui", *args],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -28,9 +31,23 @@ def run(shared_audio: Path, tmp_path_factory) -> dict:
     bad.write_text("this is not audio")
     db = tmp / "history.db"
     out = tmp / "out"
-    proc = cli("transcribe", str(shared_audio / "zh" / "sample.wav"), str(bad), str(tmp / "missing.wav"),
-               "--hotwords", "滨海新区", "--format", "json", "--out", str(out), "--db", str(db), "--offline",
-               "--engine", "whisper")
+    proc = cli(
+        "transcribe",
+        str(shared_audio / "zh" / "sample.wav"),
+        str(bad),
+        str(tmp / "missing.wav"),
+        "--hotwords",
+        "滨海新区",
+        "--format",
+        "json",
+        "--out",
+        str(out),
+        "--db",
+        str(db),
+        "--offline",
+        "--engine",
+        "whisper",
+    )
     return {"proc": proc, "out": out, "db": db}
 
 
@@ -55,8 +72,18 @@ def test_results_are_in_the_history(run: dict) -> None:
 
 
 def test_prints_to_stdout_without_out(shared_audio: Path, tmp_path: Path) -> None:
-    proc = cli("transcribe", str(shared_audio / "zh" / "asr_example.wav"), "--hotwords", "达摩院", "--format", "srt",
-               "--db", str(tmp_path / "h.db"), "--offline", "--no-history")
+    proc = cli(
+        "transcribe",
+        str(shared_audio / "zh" / "asr_example.wav"),
+        "--hotwords",
+        "达摩院",
+        "--format",
+        "srt",
+        "--db",
+        str(tmp_path / "h.db"),
+        "--offline",
+        "--no-history",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("1\n00:00:0")
     assert "达摩院" in proc.stdout

@@ -23,8 +23,12 @@ from funasr_webui.settings import Settings
 def models_dir(tiny_models: Path, tmp_path_factory) -> Path:
     """A models/ folder laid out as `./run.sh download` leaves it, holding the tiny models."""
     d = tmp_path_factory.mktemp("models")
-    for hub, tiny in [(models.PARAFORMER, "tiny_seaco_paraformer"), (models.VAD, "tiny_fsmn_vad"),
-                      (models.PUNC, "tiny_ct_punc"), (models.STREAMING, "tiny_paraformer_streaming")]:
+    for hub, tiny in [
+        (models.PARAFORMER, "tiny_seaco_paraformer"),
+        (models.VAD, "tiny_fsmn_vad"),
+        (models.PUNC, "tiny_ct_punc"),
+        (models.STREAMING, "tiny_paraformer_streaming"),
+    ]:
         shutil.copytree(tiny_models / tiny, hub.path(d))
     return d
 
@@ -105,3 +109,36 @@ def test_engine_paraformer_without_models_fails_with_one_line(tmp_path: Path) ->
     with pytest.raises(models.ModelUnavailable) as e:
         build_engine(settings, "cpu")
     assert "\n" not in str(e.value) and "Paraformer" in str(e.value)
+
+
+def test_live_two_pass_streams_partials_per_session(pipeline: Pipeline, shared_audio: Path) -> None:
+    """With the streaming model present, partials come from it chunk by chunk, each session with its own cache."""
+    from funasr_webui.live import LiveTranscriber
+
+    assert pipeline.engine.streaming is not None
+    audio, _ = sf.read(shared_audio / "tts" / "dev_long.wav", dtype="float32")
+    pcm = (audio[: 16000 * 12] * 32767).astype(np.int16)
+    live = LiveTranscriber(pipeline)
+
+    def alone() -> tuple[list[str], list]:
+        state, partials = live.start(TranscribeOptions(itn=False)), []
+        for i in range(0, pcm.size, 4800):
+            live.feed(state, pcm[i : i + 4800], 16000)
+            partials.append(state.partial)
+        live.finish(state)
+        return partials, state.sentences
+
+    partials, sentences = alone()
+    assert any(partials) and sentences
+    # two interleaved sessions give exactly what each gives alone
+    a, b = live.start(TranscribeOptions(itn=False)), live.start(TranscribeOptions(itn=False))
+    pa, pb = [], []
+    for i in range(0, pcm.size, 4800):
+        live.feed(a, pcm[i : i + 4800], 16000)
+        pa.append(a.partial)
+        live.feed(b, pcm[i : i + 4800], 16000)
+        pb.append(b.partial)
+    live.finish(a)
+    live.finish(b)
+    assert pa == partials and pb == partials
+    assert a.sentences == sentences and b.sentences == sentences

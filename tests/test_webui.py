@@ -15,6 +15,9 @@ from funasr_webui import i18n, webui
 from funasr_webui.history import audio_hash
 from funasr_webui.transcript import Segment, Transcript
 
+# gr.Warning outside a running event is a Python warning: expected here, where callbacks are called directly
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+
 XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>[link](javascript:alert(3))'
 
 # Output positions of the single-file / microphone callbacks.

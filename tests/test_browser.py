@@ -1,0 +1,298 @@
+"""The real page in Debian's headless Chromium, against the real app (create_app) on 127.0.0.1 with the embedded engine.
+
+Screenshots of every step go to test-artifacts/ (git-ignored). With FUNASR_WEBUI_SCREENSHOTS=1 the tab screenshots
+are also written to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from funasr_webui.history import audio_hash
+from funasr_webui.settings import PROJECT_ROOT
+from funasr_webui.transcript import Segment, Transcript
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+DOCS_SHOTS = PROJECT_ROOT / "docs" / "screenshots"
+UPDATE_DOCS = os.environ.get("FUNASR_WEBUI_SCREENSHOTS") == "1"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+RECOGNITION_TIMEOUT_MS = 120_000  # a few seconds per clip here; generous for a busy CI machine
+TABS = ("single", "batch", "microphone", "history", "system")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed (apt-get install chromium)"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+class Session:
+    """One browser context on the live server, recording every request the page makes."""
+
+    def __init__(self, browser, url: str, locale: str, **context_args) -> None:
+        self.url = url
+        self.requests: list[str] = []
+        self.context = browser.new_context(locale=locale, viewport=VIEWPORT, accept_downloads=True, **context_args)
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.context.on("websocket", lambda ws: self.requests.append(ws.url))
+        self.page = self.context.new_page()
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+        expect(self.page.locator("#single-start")).to_be_visible(timeout=60_000)
+        # the language is settled once the server has written the header
+        expect(self.page.locator("#engine-line")).to_contain_text("whisper")
+
+    def tab(self, index: int) -> None:
+        self.page.get_by_role("tab").nth(index).click()
+
+    def shot(self, name: str, docs: bool = False) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        if docs and UPDATE_DOCS:
+            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_SHOTS / f"{name}.png")
+
+    def table_text(self, elem_id: str) -> str:
+        return self.page.locator(f"#{elem_id}").inner_text()
+
+    def click_row(self, elem_id: str, text: str) -> None:
+        # Gradio's table keeps a hidden copy of its cells for sizing: click the visible one
+        self.page.locator(f"#{elem_id}").get_by_text(text).filter(visible=True).first.click()
+
+    def assert_only_local_requests(self) -> None:
+        assert self.requests, "no requests were recorded"
+        hosts = set()
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme == "data":
+                continue  # inline data, no network
+            if parts.scheme == "blob":
+                parts = urlsplit(url[len("blob:") :])
+            hosts.add(parts.hostname)
+        assert hosts == {"127.0.0.1"}, f"requests left the machine: {sorted(h or '' for h in hosts)}"
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def session_factory(browser, live_server, request) -> Iterator:
+    """Browser sessions on the live server; each one's last state is kept as a screenshot (for failures)."""
+    sessions: list[Session] = []
+
+    def make(locale: str = "en-US", **context_args) -> Session:
+        session = Session(browser, live_server.url + "/", locale, **context_args)
+        sessions.append(session)
+        return session
+
+    yield make
+    for n, session in enumerate(sessions):
+        try:
+            session.shot(f"last-{request.node.name}-{n}")
+        finally:
+            session.close()
+
+
+@pytest.fixture
+def not_audio(tmp_path: Path) -> Path:
+    path = tmp_path / "minutes.wav"  # a text file renamed .wav
+    path.write_text("meeting minutes, not a recording\n", encoding="utf-8")
+    return path
+
+
+def test_single_file_history_batch_and_system(session_factory, shared_audio: Path, not_audio: Path, service):
+    s = session_factory("en-US")
+    page = s.page
+    s.open()
+    speech = shared_audio / "zh" / "asr_example.wav"
+
+    # Single file: upload with a hotword, read the text, download the subtitles
+    page.locator("#single-file input[type=file]").set_input_files(str(speech))
+    page.locator("#single-hotwords textarea").fill("达摩院")
+    page.locator("#single-start").click()
+    expect(page.locator("#single-text textarea")).to_have_value(re.compile("达摩院"), timeout=RECOGNITION_TIMEOUT_MS)
+    expect(page.locator("#single-status")).to_contain_text("saved in History")
+    expect(page.locator("#single-stats")).to_contain_text("real time")
+    expect(page.locator("#single-segments")).to_contain_text("达摩院")
+    with page.expect_download() as download:
+        page.locator("#single-download-srt").click()
+    assert download.value.suggested_filename == "asr_example.srt"
+    srt = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "-->" in srt and "达摩院" in srt
+    s.shot("single", docs=True)
+
+    # History: the transcript is listed, and a search finds it
+    s.tab(3)
+    expect(page.locator("#history-table")).to_contain_text("asr_example.wav")
+    page.locator("#history-query textarea").fill("不存在的内容")
+    page.locator("#history-search").click()
+    expect(page.locator("#history-page")).to_contain_text("No transcripts match")
+    page.locator("#history-query textarea").fill("语音识别")
+    page.locator("#history-search").click()
+    expect(page.locator("#history-page")).to_contain_text("1 transcripts")
+    expect(page.locator("#history-table")).to_contain_text("asr_example.wav")
+    s.click_row("history-table", "asr_example.wav")
+    expect(page.locator("#history-text textarea")).to_have_value(re.compile("达摩院"))
+    expect(page.locator("#history-detail")).to_contain_text("hotwords: 达摩院")
+    s.shot("history", docs=True)
+
+    # Batch: two recordings and a text file renamed .wav
+    s.tab(1)
+    batch = [str(speech), str(shared_audio / "zh" / "sample.wav"), str(not_audio)]
+    page.locator("#batch-files input[type=file]").set_input_files(batch)
+    page.locator("#batch-start").click()
+    expect(page.locator("#batch-status")).to_contain_text(
+        "Finished 3 files: 2 done, 1 failed", timeout=2 * RECOGNITION_TIMEOUT_MS
+    )
+    table = s.table_text("batch-table")
+    assert table.count("\ndone\n") == 2
+    assert "failed: not an audio or video file we can read" in table
+    with page.expect_download() as download:
+        page.locator("#batch-zip").click()
+    assert download.value.suggested_filename.endswith(".zip")
+    s.shot("batch", docs=True)
+    assert service.history.search("").total == 4  # the single file and every batch file, the failure too
+
+    # A bad file on its own gets a clear message and the page keeps working
+    s.tab(0)
+    page.locator("#single-file input[type=file]").set_input_files(str(not_audio))
+    page.locator("#single-start").click()
+    expect(page.locator("#single-status")).to_contain_text("minutes.wav: not an audio or video file we can read")
+
+    # System: the device and the engine
+    s.tab(4)
+    system = page.locator("#system-table")
+    expect(system).to_contain_text("Device")
+    expect(system).to_contain_text("CPU")
+    expect(system).to_contain_text("whisper")
+    page.locator("#system-refresh").click()
+    expect(system).to_contain_text("History: transcripts (done / failed)")
+    s.shot("system", docs=True)
+
+    s.assert_only_local_requests()
+
+
+def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_factory, service):
+    service.history.add(
+        Transcript(
+            text="欢迎参加周一例会", raw_text="", segments=[Segment(0.0, 2.0, "欢迎参加周一例会")], duration=2.0
+        ),
+        source="周一例会.m4a",
+        audio_hash=audio_hash(b"meeting"),
+    )
+    zh = session_factory("zh-CN")
+    zh.open()
+    tabs = zh.page.get_by_role("tab")
+    expect(tabs).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"])
+    expect(zh.page.locator("#engine-line")).to_contain_text("识别引擎")
+    expect(zh.page.locator("#engine-notice")).to_contain_text("./run.sh download")
+    expect(zh.page.locator("#single-start")).to_have_text("开始识别")
+    zh.page.locator("#single-start").click()  # no file: a message from the server, in Chinese
+    expect(zh.page.locator("#single-status")).to_contain_text("请先选择文件")
+    for index, name in enumerate(TABS):
+        zh.tab(index)
+        zh.shot(f"{name}-zh", docs=True)
+    expect(zh.page.locator("#history-table")).to_contain_text("周一例会.m4a")
+    zh.assert_only_local_requests()
+
+    en = session_factory("en-US")
+    en.open()
+    expect(en.page.get_by_role("tab")).to_have_text(["Single file", "Batch", "Microphone", "History", "System"])
+    expect(en.page.locator("#single-start")).to_have_text("Start")
+    # the switch changes the page at once and is remembered on the next visit
+    en.page.locator("#lang-switch").get_by_text("中文").click()
+    expect(en.page.get_by_role("tab")).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"])
+    expect(en.page.locator("#single-start")).to_have_text("开始识别")
+    expect(en.page.locator("#engine-line")).to_contain_text("识别引擎")
+    en.page.reload()
+    expect(en.page.locator("#single-start")).to_have_text("开始识别", timeout=60_000)
+    expect(en.page.locator("#lang-switch input[value=zh]")).to_be_checked()
+    en.page.locator("#single-start").click()
+    expect(en.page.locator("#single-status")).to_contain_text("请先选择文件")
+    en.page.locator("#lang-switch").get_by_text("English").click()
+    expect(en.page.get_by_role("tab").first).to_have_text("Single file")
+    en.shot("language-switched-back")
+    en.assert_only_local_requests()
+
+
+def test_microphone_records_and_recognizes(browser, live_server, shared_audio: Path, service):
+    # Chromium's fake microphone plays a file: the page records it as it would a person speaking
+    fake_mic = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={shared_audio / 'zh' / 'asr_example.wav'}",
+    ]
+    playwright_browser = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS + fake_mic
+    )
+    try:
+        s = Session(playwright_browser, live_server.url + "/", "en-US", permissions=["microphone"])
+        page = s.page
+        s.open()
+        s.tab(2)
+        mic = page.locator("#mic-audio")
+        mic.get_by_role("button", name="Record").click()
+        page.wait_for_timeout(6500)  # the clip is 5.5 s long
+        mic.get_by_role("button", name="Stop").click()
+        page.locator("#mic-start").click()
+        expect(page.locator("#mic-text textarea")).to_have_value(re.compile("语音识别"), timeout=RECOGNITION_TIMEOUT_MS)
+        expect(page.locator("#mic-status")).to_contain_text("saved in History")
+        with page.expect_download() as download:
+            page.locator("#mic-download-txt").click()
+        assert download.value.suggested_filename.startswith("recording-")
+        s.shot("microphone", docs=True)
+        assert service.history.search("", source="microphone").total == 1
+        s.assert_only_local_requests()
+        s.close()
+    finally:
+        playwright_browser.close()
+
+
+def test_user_text_is_shown_as_text_never_as_html(session_factory, service):
+    payload = '<img src=x onerror="window.__xss=1"><b>bold</b>'
+    service.history.add(
+        Transcript(text=payload, raw_text="", segments=[Segment(0.0, 1.0, payload)], duration=1.0),
+        source=payload + ".wav",
+        audio_hash=audio_hash(b"xss"),
+    )
+    s = session_factory("en-US")
+    s.open()
+    s.tab(3)
+    expect(s.page.locator("#history-table")).to_contain_text(payload + ".wav")
+    s.click_row("history-table", payload + ".wav")
+    expect(s.page.locator("#history-text textarea")).to_have_value(payload)
+    expect(s.page.locator("#history-detail")).to_contain_text(payload + ".wav")
+    expect(s.page.locator("#history-segments")).to_contain_text(payload)
+    assert s.page.evaluate("window.__xss") is None
+    assert s.page.locator("img[src=x]").count() == 0
+    assert s.page.locator("#history-table b, #history-detail b, #history-segments b").count() == 0
+    s.shot("escaping")

@@ -42,32 +42,39 @@ HANZI = (
     "准团段终乐切级克精哪官示冷域型模效据练训推理显卡算法语音识别转写热词标点实验测试部署服务接口延迟速度准确率"
 )
 ENGLISH = (
-    "the of and to in is it you that was for on are with as I his they be at one have this from or had by word but "
-    "what some we can out other were all there when up use your how said an each she which do their time if will way "
-    "about many then them write would like so these her long make thing see him two has look more day could go come "
-    "did number sound no most people my over know water than call first who may down side been now find any new work "
-    "part take get place made live where after back little only round man year came show every good me give our under "
     "OpenAI GPU CUDA API Python model paraformer SenseVoice Whisper FunASR token batch latency server demo GitHub "
-    "Docker Linux Windows benchmark dataset checkpoint inference training OK AI ASR VAD PyTorch ONNX"
+    "Docker Linux Windows benchmark dataset checkpoint inference training OK AI ASR VAD PyTorch ONNX iPhone Excel "
+    "PPT email meeting project deadline feedback review KPI OKR team manager product design online offline "
+    "the of and to in is it you that for on with as at this from or by but what we can all when up your how"
 ).split()
+FUNCTION_WORDS = "的了是我不在有这个们他你就也和都说要会到那对上一很啊吧呢吗么"
 RARE = "龘靐齉齾爩鱻麤龗灪籱虋鬰鸙"  # characters that never occur in the generated texts
 ENGINES = ("paraformer", "sensevoice", "whisper")
 
 
 class Corpus:
-    """Synthetic speech transcripts: Zipf-distributed Chinese words with English words mixed in."""
+    """Synthetic speech transcripts with a Zipf word distribution like real Chinese: single-character
+    function words on top, then 40k words of 1-4 characters over ~3500 characters, English mixed in."""
 
     def __init__(self, seed: int, stream: int = 0):
-        self.rng = random.Random(seed)
-        chars = list(dict.fromkeys(HANZI))
-        cw = [1 / (i + 1) ** 0.9 for i in range(len(chars))]
-        words = set()
-        while len(words) < 20000:
-            n = self.rng.choices((1, 2, 2, 2, 3, 3, 4))[0]
-            words.add("".join(self.rng.choices(chars, weights=cw, k=n)))
-        self.words = sorted(words, key=lambda w: self.rng.random())
-        self.cum = list(_cumulate([1 / (i + 1) for i in range(len(self.words))]))
-        self.eng_cum = list(_cumulate([1 / (i + 1) ** 0.8 for i in range(len(ENGLISH))]))
+        rng = random.Random(seed)  # the vocabulary depends on the seed only, so every process shares it
+        chars = list(dict.fromkeys(HANZI))  # most frequent first
+        known = set(chars) | set(RARE)
+        extra = [chr(c) for c in range(0x4E00, 0x9FA6) if chr(c) not in known]
+        rng.shuffle(extra)
+        chars += extra[: 3500 - len(chars)]
+        char_cum = list(_cumulate([1 / (i + 2) for i in range(len(chars))]))
+        words = list(dict.fromkeys(FUNCTION_WORDS))
+        seen = set(words)
+        while len(words) < 40000:
+            n = rng.choices((1, 2, 3, 4), weights=(5, 65, 20, 10))[0]
+            w = "".join(rng.choices(chars, cum_weights=char_cum, k=n))
+            if w not in seen:
+                seen.add(w)
+                words.append(w)
+        self.words = words
+        self.cum = list(_cumulate([1 / (i + 3) for i in range(len(words))]))
+        self.eng_cum = list(_cumulate([1 / (i + 1) for i in range(len(ENGLISH))]))
         self.rng = random.Random(seed * 1_000_003 + stream)  # same vocabulary, a different stream of texts
 
     def text(self) -> str:
@@ -77,7 +84,7 @@ class Corpus:
         size = 0
         while size < target:
             words = rng.choices(self.words, cum_weights=self.cum, k=rng.randint(4, 14))
-            if rng.random() < 0.35:  # an English phrase inside the sentence
+            if rng.random() < 0.06:  # an English phrase in some sentences
                 eng = " ".join(rng.choices(ENGLISH, cum_weights=self.eng_cum, k=rng.randint(1, 3)))
                 words.insert(rng.randrange(len(words) + 1), f" {eng} ")
             clause = "".join(words).strip()

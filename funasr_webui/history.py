@@ -10,6 +10,12 @@ Layout (schema version 2, see MIGRATIONS):
   A 2-character query is one token match, a 1-character query too (the trigram index cannot answer
   those). Both FTS tables use external content and are kept in sync by triggers on ``bodies``.
 
+Search: a query is split on whitespace ("double quotes" keep a phrase together); every term must
+match. Terms of 3+ characters go to the trigram index as FTS5 phrases, shorter ones to the grams index;
+user text is always quoted, so FTS5 syntax in a query is plain text. Each condition (trigram phrases,
+grams, engine/source/status filters) is a source of ids; the sparsest one is read newest first in
+chunks and the others are checked per chunk. Counting stops at COUNT_CAP matches (Page.total_exact).
+
 Times: ``created_at`` is stored as UTC ISO-8601 text (``2024-05-01T12:34:56.789012Z``) and returned as an
 aware UTC ``datetime``. It never decreases with ``id`` (``add`` clamps it to the previous record's
 time), so newest-first is ``id DESC`` and a date range is also an id range, which FTS5 can seek to.
@@ -717,9 +723,16 @@ class HistoryStore:
                 t, source, ahash = item[0], item[1], item[2]
                 created = item[3] if len(item) > 3 else None
                 rid = self._insert(
-                    conn, floor, status="done", source=source, audio_hash=ahash, key=_key_of(t), t=t,
-                    gram_text=gram_text, created_at=created,
-                )  # fmt: skip
+                    conn,
+                    floor,
+                    status="done",
+                    source=source,
+                    audio_hash=ahash,
+                    key=_key_of(t),
+                    t=t,
+                    gram_text=gram_text,
+                    created_at=created,
+                )
                 ids.append(rid)
         return ids
 
@@ -980,11 +993,13 @@ class HistoryStore:
         if sources is None or bounds is None:
             return [], 0, True
         lo, hi = bounds
-        # Probe every source once. The driver has the fewest ids or, for as many, the widest id span.
-        probes = [(src, src.page(conn, lo, hi, PROBE_ROWS)) for src in sources]
+        target = None if need is None else max(count_cap, need + 1)
+        # One source: read just what the page and the count need. Several: probe each once; the driver
+        # has the fewest ids or, for as many, the widest id span (the sparsest).
+        step = PROBE_ROWS if len(sources) > 1 or target is None else min(PROBE_ROWS, target)
+        probes = [(src, src.page(conn, lo, hi, step)) for src in sources]
         driver, chunk = min(probes, key=lambda p: (len(p[1]), -(p[1][0] - p[1][-1]) if p[1] else 0))
         others = [src for src in sources if src is not driver]
-        target = None if need is None else max(count_cap, need + 1)
         matches: list[int] = []
         while chunk:
             found = chunk
@@ -993,10 +1008,10 @@ class HistoryStore:
                     ok = src.check(conn, found)
                     found = [i for i in found if i in ok]
             matches.extend(found)
-            if len(chunk) < PROBE_ROWS or (target is not None and len(matches) >= target):
+            if len(chunk) < step or (target is not None and len(matches) >= target):
                 break
-            chunk = driver.page(conn, lo, chunk[-1] - 1, PROBE_ROWS)
-        exact = len(chunk) < PROBE_ROWS  # the driver ran out, so every match was seen
+            chunk = driver.page(conn, lo, chunk[-1] - 1, step)
+        exact = len(chunk) < step  # the driver ran out, so every match was seen
         return (matches if need is None else matches[:need]), len(matches), exact
 
     def search(

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``history`` command and its verbs to a subparsers object."""
     # --db may come before or after the verb; SUPPRESS keeps a later default from hiding an earlier value.
     db_opt = argparse.ArgumentParser(add_help=False)
-    db_opt.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=f"history database (default {DEFAULT_DB})")
+    db_opt.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="history database (default: the server's)")
 
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--from", dest="date_from", metavar="DATE", help="created on or after (YYYY-MM-DD, local)")
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run a ``history`` verb; returns the exit code."""
     out = out or sys.stdout
-    db = Path(getattr(args, "db", None) or DEFAULT_DB)
+    db = Path(getattr(args, "db", None) or _default_db())
     if not db.exists():  # do not create an empty database as a side effect of reading
         print(f"no history database at {db}", file=sys.stderr)
         return 1
@@ -78,6 +78,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
     finally:
         store.close()
+
+
+def _default_db() -> Path:
+    """The server's database: Settings honours FUNASR_WEBUI_DB; DEFAULT_DB if settings cannot load."""
+    try:
+        from .settings import Settings
+
+        return Path(Settings().db)
+    except Exception:
+        return DEFAULT_DB
 
 
 def _filters(args: argparse.Namespace) -> dict:

@@ -42,6 +42,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice_reason": ("Reason: {reason}", "原因：{reason}"),
     "device_cpu": ("CPU", "CPU"),
     "device_cuda": ("GPU ({name})", "GPU（{name}）"),
+    "toast_warning": ("Please note", "请注意"),
+    "toast_info": ("Info", "提示"),
     # ---- tabs
     "tab_single": ("Single file", "单文件识别"),
     "tab_batch": ("Batch", "批量处理"),
@@ -78,8 +80,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rerun": ("Run again anyway", "仍然重新识别"),
     "status_single_idle": ("Choose a file, then press **Start**.", "选择文件后点击 **开始识别**。"),
     "status_mic_idle": (
-        "Press **Record**, speak, press **Stop** when you are done, then press **Recognize**.",
-        "点击 **录制** 开始录音，说完后点击 **停止**，再点击 **识别录音**。",
+        "Press **Record**, speak, and press **Stop** when you are done: recognition starts by itself.",
+        "点击 **录制** 开始录音，说完后点击 **停止**，随即自动识别。",
     ),
     "transcript": ("Transcript", "识别结果"),
     "segments": ("Sentences with timestamps", "分句与时间戳"),
@@ -147,11 +149,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "zip_failed_list": ("Files that failed", "失败的文件"),
     # ---- microphone
     "mic": ("Recording", "录音"),
-    "mic_start": ("Recognize", "识别录音"),
+    "mic_start": ("Recognize again", "重新识别"),
     "mic_hint": (
-        "The browser asks once for permission to use the microphone. The recording and its transcript are "
-        "saved in History with the source “microphone”.",
-        "首次录音时浏览器会请求使用麦克风的权限。录音及识别结果会保存到历史记录，来源为「麦克风」。",
+        "The browser asks once for permission to use the microphone. Change the options below and press "
+        "**Recognize again** to redo the last recording. Recordings are saved in History with the source "
+        "“microphone”.",
+        "首次录音时浏览器会请求使用麦克风的权限。修改下方选项后点击 **重新识别** 可再次识别刚才的录音。"
+        "录音结果会保存到历史记录，来源为「麦克风」。",
     ),
     "msg_no_recording": ("Please record something first.", "请先录音。"),
     # ---- history

@@ -84,17 +84,22 @@ class TranscriptionService:
                 f"{name}：识别失败（{type(e).__name__}: {e}）",
                 status=500,
             ) from e
-        return self._save(transcript, source=source, digest=digest, audio_path=path)
+        return self._save(transcript, source=source, digest=digest, audio_path=path, key=self.key(options))
 
     def transcribe_audio(self, audio: np.ndarray, *, source: str, options: TranscribeOptions) -> Outcome:
         """For audio already in memory (the microphone)."""
         transcript = self.pipeline.transcribe(audio, options)
         digest = audio_hash(audio.astype(np.float32).tobytes())
-        return self._save(transcript, source=source, digest=digest, audio_path=None)
+        return self._save(transcript, source=source, digest=digest, audio_path=None, key=self.key(options))
 
-    def _save(self, transcript: Transcript, *, source: str, digest: str, audio_path: Path | None) -> Outcome:
+    def _save(
+        self, transcript: Transcript, *, source: str, digest: str, audio_path: Path | None, key: str | None = None
+    ) -> Outcome:
+        # key: the settings as asked for (language "auto"), so a repeat request finds this record
         try:
-            record_id = self.history.add(transcript, source=source, audio_hash=digest, audio_path=audio_path)
+            record_id = self.history.add(
+                transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key
+            )
             return Outcome(transcript, record_id)
         except (sqlite3.Error, OSError) as e:  # full disk, read-only file: the user still gets the text
             log.error("could not save transcript to history: %s", e)

@@ -40,6 +40,7 @@ HISTORY_PAGE_SIZE = 20
 PREVIEW_CHARS = 60
 TEMP_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 LANG_STORAGE_KEY = "funasr-webui-lang"
+REDRAW_MARK = "redraw"  # sent by the page's script after it changed Gradio's locale
 TAB_KEYS = ("tab_single", "tab_batch", "tab_mic", "tab_history", "tab_system")
 PROGRESS = gr.Progress()  # Gradio spots a progress parameter by this default value
 
@@ -93,6 +94,7 @@ CSS = """
 # localStorage; without one the page follows the browser's language.
 _LOCALE_JS = """
 const KEY = "__KEY__";
+const REDRAW = "__REDRAW__";
 async function setLocale(lang) {
   const locale = lang === "zh" ? "zh-CN" : "en";
   try {
@@ -108,7 +110,7 @@ async function setLocale(lang) {
   }
 }
 const isZh = (s) => (s || "").toLowerCase().startsWith("zh");
-""".replace("__KEY__", LANG_STORAGE_KEY)
+""".replace("__KEY__", LANG_STORAGE_KEY).replace("__REDRAW__", REDRAW_MARK)
 
 LOAD_JS = (
     "async (...args) => {"
@@ -116,8 +118,11 @@ LOAD_JS = (
     + """
   const stored = localStorage.getItem(KEY);
   const lang = stored === "zh" || stored === "en" ? stored : (isZh(navigator.language) ? "zh" : "en");
-  if (isZh(document.documentElement.lang) !== (lang === "zh")) await setLocale(lang);
   args[0] = lang;
+  if (isZh(document.documentElement.lang) !== (lang === "zh")) {
+    await setLocale(lang);
+    args[args.length - 1] = REDRAW;
+  }
   return args;
 }"""
 )
@@ -128,6 +133,7 @@ SWITCH_JS = (
     + """
   localStorage.setItem(KEY, args[0]);
   await setLocale(args[0]);
+  args[args.length - 1] = REDRAW;
   return args;
 }"""
 )
@@ -206,6 +212,16 @@ def report_progress(options: Any, progress: Any, desc: str, index: int = 0, tota
     """Feed the engine's progress (fraction of the audio done) to Gradio's bar; in a batch, of the whole batch."""
     progress(index / total, desc=desc)
     options.progress = lambda done: progress((index + min(1.0, done)) / total, desc=desc)
+
+
+def warn(message: str, lang: str) -> None:
+    """A toast in the page's language (Gradio shows toasts only for queued events; 6.31 heads them with its own
+    English word and ignores the title)."""
+    gr.Warning(message, title=t("toast_warning", lang))
+
+
+def info(message: str, lang: str) -> None:
+    gr.Info(message, title=t("toast_info", lang))
 
 
 def warn_status(message: str) -> str:
@@ -298,6 +314,7 @@ class WebUI:
         self.service = service
         self.settings = service.settings
         self.tmp_root = Path(tempfile.mkdtemp(prefix="funasr-webui-"))
+        self.uploads: list[gr.File] = []  # upload boxes, redrawn when the language changes
 
     # ------------------------------------------------------------------ files for download
 
@@ -337,7 +354,7 @@ class WebUI:
         if not isinstance(exc, UserError | AudioError):
             log.exception("web request failed")
         message = error_message(exc, lang)
-        gr.Warning(message)
+        warn(message, lang)
         return self.empty_result(lang, warn_status(message))
 
     @staticmethod
@@ -367,7 +384,7 @@ class WebUI:
         lang = lang_of(lang)
         hide_rerun = gr.update(visible=False)
         if not file:
-            gr.Warning(t("msg_no_file", lang))
+            warn(t("msg_no_file", lang), lang)
             return [*self.empty_result(lang, warn_status(t("msg_no_file", lang))), hide_rerun]
         path = Path(file)
         try:
@@ -396,7 +413,7 @@ class WebUI:
     ) -> list[Any]:
         lang = lang_of(lang)
         if not recording:
-            gr.Warning(t("msg_no_recording", lang))
+            warn(t("msg_no_recording", lang), lang)
             return self.empty_result(lang, warn_status(t("msg_no_recording", lang)))
         # The browser's recording arrives as a file; decoding it like an upload resamples it to 16 kHz and
         # lets History keep a copy for playback (keep_audio). The source stays "microphone".
@@ -440,7 +457,7 @@ class WebUI:
             except Exception as e:
                 problem = error_message(e, lang)
         if problem is not None:
-            gr.Warning(problem)
+            warn(problem, lang)
             yield [warn_status(problem), pd.DataFrame([], columns=headers), no_zip, BatchResults()]
             return
         names = [Path(f).name for f in files]
@@ -557,7 +574,7 @@ class WebUI:
                 page = max(1, -(-result.total // HISTORY_PAGE_SIZE))
                 result = self._search(filters, page)
         except ValueError:
-            gr.Warning(t("msg_bad_date", lang))
+            warn(t("msg_bad_date", lang), lang)
             result = Page([], 0, HISTORY_PAGE_SIZE, 0)
         rows = [self.history_row(rec, lang) for rec in result.records]
         table = pd.DataFrame(rows, columns=self.history_headers(lang))
@@ -656,7 +673,7 @@ class WebUI:
 
     def history_delete_ask(self, selected: int | None, lang: str) -> Any:
         if selected is None:
-            gr.Warning(t("msg_select_first", lang_of(lang)))
+            warn(t("msg_select_first", lang_of(lang)), lang)
             return gr.update(visible=False)
         return gr.update(visible=True)
 
@@ -665,7 +682,7 @@ class WebUI:
         lang = lang_of(lang)
         if selected is not None:
             self.service.history.delete([int(selected)])
-            gr.Info(t("msg_deleted", lang))
+            info(t("msg_deleted", lang), lang)
         return [gr.update(visible=False), *self.detail_values(None, lang)]
 
     def history_export(self, fmt: str, *args: Any) -> Any:
@@ -675,12 +692,12 @@ class WebUI:
         try:
             filters = self.parse_filters(*filter_values)
         except ValueError:
-            gr.Warning(t("msg_bad_date", lang))
+            warn(t("msg_bad_date", lang), lang)
             return gr.update(value=None, visible=False)
         query = filters.pop("q")
         ids = self.service.history.search_ids(query, **filters)
         if not ids:
-            gr.Warning(t("msg_export_empty", lang))
+            warn(t("msg_export_empty", lang), lang)
             return gr.update(value=None, visible=False)
         fmt = fmt if fmt in EXPORT_FORMATS else "json"
         data = self.service.history.export(fmt, ids)
@@ -688,7 +705,7 @@ class WebUI:
         kind = f"-{fmt[4:]}" if fmt.startswith("zip-") else ""
         path = self.request_dir() / f"transcripts{kind}-{datetime.now():%Y%m%d-%H%M%S}.{suffix}"
         path.write_bytes(data)
-        gr.Info(t("msg_exported", lang, count=len(ids)))
+        info(t("msg_exported", lang, count=len(ids)), lang)
         return gr.update(value=str(path), visible=True)
 
     @staticmethod
@@ -703,7 +720,7 @@ class WebUI:
         lang = lang_of(lang)
         n = self._days(days)
         if n is None:
-            gr.Warning(t("msg_bad_days", lang))
+            warn(t("msg_bad_days", lang), lang)
             return [gr.update(visible=False), ""]
         return [gr.update(visible=True), "⚠ " + t("hist_purge_confirm", lang, days=f"{n:g}")]
 
@@ -712,7 +729,7 @@ class WebUI:
         n = self._days(days)
         if n is not None:
             removed = self.service.history.purge(n)
-            gr.Info(t("msg_purged", lang, count=removed, days=f"{n:g}"))
+            info(t("msg_purged", lang, count=removed, days=f"{n:g}"), lang)
         return gr.update(visible=False)
 
     # ------------------------------------------------------------------ system
@@ -788,14 +805,14 @@ class WebUI:
     def system_free_gpu(self, lang: str) -> pd.DataFrame:
         lang = lang_of(lang)
         if self.service.pipeline.engine.device != "cuda":
-            gr.Info(t("msg_no_gpu", lang))
+            info(t("msg_no_gpu", lang), lang)
             return self.system_table(lang)
         import torch
 
         before = torch.cuda.memory_reserved()
         self.service.pipeline.free_gpu_cache()
         after = torch.cuda.memory_reserved()
-        gr.Info(t("msg_gpu_freed", lang, before=fmt_bytes(before), after=fmt_bytes(after)))
+        info(t("msg_gpu_freed", lang, before=fmt_bytes(before), after=fmt_bytes(after)), lang)
         return self.system_table(lang)
 
     # ------------------------------------------------------------------ header and language
@@ -815,17 +832,22 @@ class WebUI:
             text += "\n\n" + t("notice_reason", lang, reason=esc(self.service.pipeline.notice))
         return gr.update(value=text, visible=True)
 
-    def on_language(self, lang: str, *tables: Any) -> list[Any]:
+    def on_language(self, lang: str, *tables_and_mark: Any) -> list[Any]:
         """Page load and the language switch: the server-written parts in the chosen language.
 
-        ``tables``: single segments, mic segments, batch results, history list, history segments (relabelled)."""
+        Takes the 5 tables (single and mic segments, batch results, history list and segments: relabelled) and
+        the page script's mark (REDRAW_MARK when it changed Gradio's locale).
+        Returns [language, header, notice, 5 tab labels, 5 tables, system table, whether to redraw uploads]."""
+        *tables, mark = tables_and_mark
+        redraw = mark == REDRAW_MARK
         lang = lang_of(lang)
         seg_headers = [t("col_start", lang), t("col_end", lang), t("col_text", lang)]
         headers = [seg_headers, seg_headers, self.batch_headers(lang), self.history_headers(lang), seg_headers]
         relabelled = [relabel(frame, h) for frame, h in zip(tables, headers, strict=True)]
         # Gradio re-translates a tab's label only once the tab has been shown: set them all from here
         tabs = [gr.update(label=t(key, lang)) for key in TAB_KEYS]
-        return [lang, self.engine_line(lang), self.notice(lang), *tabs, *relabelled, self.system_table(lang)]
+        header = [self.engine_line(lang), self.notice(lang)]
+        return [lang, *header, *tabs, *relabelled, self.system_table(lang), redraw]
 
     # ------------------------------------------------------------------ layout
 
@@ -850,11 +872,18 @@ class WebUI:
                     system_table = self._system_tab(lang)
             tabs = [single_tab, batch_tab, mic_tab, history_tab, system_tab]
             tables = [single.segments, mic.segments, batch_table, history["table"], history["segments"]]
-            lang_outputs = [lang, self.header_md, self.notice_md, *tabs, *tables, system_table]
-            blocks.load(
-                self.on_language, [lang, *tables], lang_outputs, js=LOAD_JS, show_progress="hidden", queue=False
-            ).then(self.history_first, history["search_inputs"], history["page_outputs"], show_progress="hidden")
-            lang.input(self.on_language, [lang, *tables], lang_outputs, js=SWITCH_JS, show_progress="hidden")
+            redraw = gr.State(False)
+            mark = gr.Textbox(visible=False)  # filled by the page's script only
+            lang_outputs = [lang, self.header_md, self.notice_md, *tabs, *tables, system_table, redraw]
+            loaded = blocks.load(
+                self.on_language, [lang, *tables, mark], lang_outputs, js=LOAD_JS, show_progress="hidden", queue=False
+            )
+            loaded.then(self.history_first, history["search_inputs"], history["page_outputs"], show_progress="hidden")
+            switched = lang.input(
+                self.on_language, [lang, *tables, mark], lang_outputs, js=SWITCH_JS, show_progress="hidden", queue=False
+            )
+            for event in (loaded, switched):
+                self._redraw_uploads(event, redraw)
         # One recognition at a time for the whole page (the inference events also share one concurrency
         # group); the others wait in the queue and see their position.
         blocks.queue(default_concurrency_limit=1, max_size=settings.max_queue)
@@ -865,6 +894,18 @@ class WebUI:
         )
         blocks.pin(theme=page_theme(), css=CSS, js="", head="", footer_links=["settings"], run_history=False)
         return blocks
+
+    def _redraw_uploads(self, event: Any, redraw: gr.State) -> None:
+        """Gradio writes its own upload-box text ("Drop File Here") once, when the box is drawn: after the page's
+        script changed the language, hiding and showing the boxes draws them again in the new language."""
+
+        def visibility(visible: bool) -> Any:
+            return lambda needed: [gr.update(visible=visible)] * len(self.uploads) if needed else gr.skip()
+
+        options = {"queue": False, "show_progress": "hidden"}
+        event.then(visibility(False), redraw, self.uploads, **options).then(
+            visibility(True), redraw, self.uploads, **options
+        )
 
     def _header(self) -> gr.Radio:
         with gr.Row(elem_id="app-header"):
@@ -944,6 +985,7 @@ class WebUI:
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
                 file = gr.File(label=ui("upload"), type="filepath", height=150, elem_id="single-file")
+                self.uploads.append(file)
                 gr.Markdown(ui("upload_hint"), elem_classes="hint")
                 hotwords, itn, language = self._options("single")
                 start = gr.Button(ui("start"), variant="primary", elem_id="single-start")
@@ -962,6 +1004,7 @@ class WebUI:
                 files = gr.File(
                     label=ui("batch_files"), file_count="multiple", type="filepath", height=180, elem_id="batch-files"
                 )
+                self.uploads.append(files)
                 gr.Markdown(ui("batch_hint"), elem_classes="hint")
                 hotwords, itn, language = self._options("batch")
                 fmt = gr.Dropdown(
@@ -978,7 +1021,7 @@ class WebUI:
                     label=ui("batch_results"),
                     interactive=False,
                     wrap=True,
-                    column_widths=["20%", "12%", "22%", "32%", "14%"],
+                    column_widths=["20%", "11%", "22%", "30%", "17%"],
                     max_height=480,
                     elem_id="batch-table",
                 )
@@ -1004,7 +1047,7 @@ class WebUI:
                 )
                 gr.Markdown(ui("mic_hint"), elem_classes="hint")
                 hotwords, itn, language = self._options("mic")
-                start = gr.Button(ui("mic_start"), variant="primary", elem_id="mic-start")
+                start = gr.Button(ui("mic_start"), elem_id="mic-start")
                 # ---- Live dictation (its own issue, not built yet) -----------------------------------------
                 # A later live mode goes here: a streaming gr.Audio(streaming=True) feeding partial results
                 # from the online Paraformer model into the same ResultView. Keep it separate from the
@@ -1013,7 +1056,10 @@ class WebUI:
                     pass
             with gr.Column(scale=3):
                 view = self._result_view("mic", "status_mic_idle")
-        self._inference(start.click, self.mic_recognize, [recording, hotwords, itn, language, lang], view.outputs())
+        inputs = [recording, hotwords, itn, language, lang]
+        # Stop starts recognition by itself: the event fires once the recording has reached the server
+        self._inference(recording.stop_recording, self.mic_recognize, inputs, view.outputs())
+        self._inference(start.click, self.mic_recognize, inputs, view.outputs())
         return view
 
     def _history_tab(self, lang: gr.Radio, tab: gr.Tab) -> dict[str, Any]:
@@ -1142,13 +1188,13 @@ class WebUI:
             self.history_first, search_inputs, page_outputs
         )
         table.select(self.history_select, [lang], detail_outputs, show_progress="minimal")
-        delete.click(self.history_delete_ask, [selected, lang], confirm_row, queue=False)
+        delete.click(self.history_delete_ask, [selected, lang], confirm_row)
         cancel.click(lambda: gr.update(visible=False), None, confirm_row, queue=False)
         confirm.click(self.history_delete, [selected, lang], [confirm_row, *detail_outputs]).then(
             self.history_page, [*filters, page, lang], page_outputs
         )
         export.click(self.history_export, [export_fmt, *filters, lang], export_file)
-        purge.click(self.history_purge_ask, [days, lang], [purge_row, purge_md], queue=False)
+        purge.click(self.history_purge_ask, [days, lang], [purge_row, purge_md])
         purge_no.click(lambda: gr.update(visible=False), None, purge_row, queue=False)
         purge_yes.click(self.history_purge, [days, lang], purge_row).then(
             self.history_first, search_inputs, page_outputs

@@ -184,6 +184,7 @@ def test_single_file_history_batch_and_system(session_factory, shared_audio: Pat
 
     # A bad file on its own gets a clear message and the page keeps working
     s.tab(0)
+    page.locator("#single-file").get_by_role("button", name="Clear").click()
     page.locator("#single-file input[type=file]").set_input_files(str(not_audio))
     page.locator("#single-start").click()
     expect(page.locator("#single-status")).to_contain_text("minutes.wav: not an audio or video file we can read")
@@ -201,7 +202,7 @@ def test_single_file_history_batch_and_system(session_factory, shared_audio: Pat
     s.assert_only_local_requests()
 
 
-def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_factory, service):
+def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_factory, service, shared_audio: Path):
     service.history.add(
         Transcript(
             text="欢迎参加周一例会", raw_text="", segments=[Segment(0.0, 2.0, "欢迎参加周一例会")], duration=2.0
@@ -216,23 +217,33 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     expect(zh.page.locator("#engine-line")).to_contain_text("识别引擎")
     expect(zh.page.locator("#engine-notice")).to_contain_text("./run.sh download")
     expect(zh.page.locator("#single-start")).to_have_text("开始识别")
-    zh.page.locator("#single-start").click()  # no file: a message from the server, in Chinese
-    expect(zh.page.locator("#single-status")).to_contain_text("请先选择文件")
+    expect(zh.page.locator("#single-file")).to_contain_text("点击上传")  # Gradio's own words follow too
     for index, name in enumerate(TABS):
         zh.tab(index)
+        if name == "history":
+            expect(zh.page.locator("#history-table")).to_contain_text("周一例会.m4a")
+            zh.click_row("history-table", "周一例会.m4a")
+            expect(zh.page.locator("#history-text textarea")).to_have_value("欢迎参加周一例会")
         zh.shot(f"{name}-zh", docs=True)
-    expect(zh.page.locator("#history-table")).to_contain_text("周一例会.m4a")
+    zh.tab(0)
+    zh.page.locator("#single-start").click()  # no file: a message from the server, in Chinese
+    expect(zh.page.locator("#single-status")).to_contain_text("请先选择文件")
     zh.assert_only_local_requests()
 
     en = session_factory("en-US")
     en.open()
     expect(en.page.get_by_role("tab")).to_have_text(["Single file", "Batch", "Microphone", "History", "System"])
     expect(en.page.locator("#single-start")).to_have_text("Start")
-    # the switch changes the page at once and is remembered on the next visit
+    en.page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
+    expect(en.page.locator("#single-file")).to_contain_text("asr_example.wav")
+    # the switch changes the page at once, keeps what was chosen, and is remembered on the next visit
     en.page.locator("#lang-switch").get_by_text("中文").click()
     expect(en.page.get_by_role("tab")).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"])
     expect(en.page.locator("#single-start")).to_have_text("开始识别")
     expect(en.page.locator("#engine-line")).to_contain_text("识别引擎")
+    expect(en.page.locator("#single-file")).to_contain_text("173.4 KB")  # the chosen file is still there
+    en.page.locator("#single-file").get_by_role("button").first.click()  # clear it: Gradio's words are Chinese too
+    expect(en.page.locator("#single-file")).to_contain_text("点击上传")
     en.page.reload()
     expect(en.page.locator("#single-start")).to_have_text("开始识别", timeout=60_000)
     expect(en.page.locator("#lang-switch input[value=zh]")).to_be_checked()
@@ -259,11 +270,11 @@ def test_microphone_records_and_recognizes(browser, live_server, shared_audio: P
         page = s.page
         s.open()
         s.tab(2)
+        page.locator("#mic-hotwords textarea").fill("达摩院")
         mic = page.locator("#mic-audio")
         mic.get_by_role("button", name="Record").click()
         page.wait_for_timeout(6500)  # the clip is 5.5 s long
-        mic.get_by_role("button", name="Stop").click()
-        page.locator("#mic-start").click()
+        mic.get_by_role("button", name="Stop").click()  # recognition starts by itself
         expect(page.locator("#mic-text textarea")).to_have_value(re.compile("语音识别"), timeout=RECOGNITION_TIMEOUT_MS)
         expect(page.locator("#mic-status")).to_contain_text("saved in History")
         with page.expect_download() as download:
@@ -272,8 +283,8 @@ def test_microphone_records_and_recognizes(browser, live_server, shared_audio: P
         s.shot("microphone", docs=True)
         assert service.history.search("", source="microphone").total == 1
         s.assert_only_local_requests()
-        s.close()
     finally:
+        s.shot("last-test_microphone_records_and_recognizes")
         playwright_browser.close()
 
 
@@ -296,3 +307,21 @@ def test_user_text_is_shown_as_text_never_as_html(session_factory, service):
     assert s.page.locator("img[src=x]").count() == 0
     assert s.page.locator("#history-table b, #history-detail b, #history-segments b").count() == 0
     s.shot("escaping")
+
+
+def test_a_second_request_waits_in_the_queue_and_sees_its_position(session_factory, shared_audio: Path):
+    first, second = session_factory("en-US"), session_factory("en-US")
+    for s, name in ((first, "sample.wav"), (second, "asr_example.wav")):
+        s.open()
+        s.page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / name))
+        expect(s.page.locator("#single-file")).to_contain_text("KB")
+    first.page.locator("#single-start").click()
+    expect(first.page.locator("#single-status")).to_contain_text("Recognizing")
+    second.page.locator("#single-start").click()
+    # one recognition at a time: the second waits, and says where it stands
+    expect(second.page.locator("#single-status")).to_contain_text("queue: 1/1")
+    second.shot("queue-waiting")
+    for s in (first, second):
+        expect(s.page.locator("#single-status")).to_contain_text("saved in History", timeout=RECOGNITION_TIMEOUT_MS)
+    expect(second.page.locator("#single-text textarea")).to_have_value(re.compile("语音识别"))
+    first.assert_only_local_requests()

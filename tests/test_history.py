@@ -408,19 +408,25 @@ import sys
 from pathlib import Path
 from funasr_webui.history import HistoryStore
 from funasr_webui.transcript import Transcript, Segment
-db, tag, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+db, tag, n, batch = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 store = HistoryStore(db)
 text = "进程写入测试，" * 40
-for i in range(n):
+def item(i):
     t = Transcript(text=f"{tag}-{i} " + text, raw_text=text, segments=[Segment(0, 1, text)], duration=1.0)
-    rid = store.add(t, source=f"{tag}-{i}.wav", audio_hash=f"{tag}{i}")
-    print(rid, flush=True)
+    return t, f"{tag}-{i}.wav", f"{tag}{i}"
+for i in range(0, n, batch):
+    if batch == 1:
+        t, source, h = item(i)
+        ids = [store.add(t, source=source, audio_hash=h)]
+    else:  # one transaction of `batch` records, so a kill lands inside a transaction
+        ids = store.add_many([item(j) for j in range(i, i + batch)])
+    print(" ".join(map(str, ids)), flush=True)  # only after the commit returned
 """
 
 
-def _writer(db: Path, tag: str, n: int) -> subprocess.Popen:
+def _writer(db: Path, tag: str, n: int, batch: int = 1) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n)], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(batch)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
 
 
@@ -486,14 +492,13 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
     HistoryStore(db).close()
     committed: list[int] = []
     for round_ in range(3):
-        proc = _writer(db, f"k{round_}", 100000)
+        proc = _writer(db, f"k{round_}", 100000, batch=1 if round_ == 0 else 25)
         got = 0
         deadline = time.monotonic() + 30
         while got < 20 + 7 * round_ and time.monotonic() < deadline:  # kill at a different point each round
-            line = proc.stdout.readline()
-            if line.strip():
-                committed.append(int(line))  # printed only after the commit returned
-                got += 1
+            ids = [int(x) for x in proc.stdout.readline().split()]
+            committed += ids
+            got += len(ids)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
@@ -506,6 +511,8 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
             assert rec is not None and rec.text.split(" ")[0] == rec.source[: -len(".wav")]
         assert s.stats()["count"] >= len(committed)
         assert set(committed) <= set(s.search_ids("进程写入测试"))
+        for round_ in (1, 2):  # a batch is one transaction: all of it or none of it
+            assert len(s.search_ids(f"k{round_}-")) % 25 == 0
         s.add(make(), source="after.wav", audio_hash="x")  # still writable
 
 

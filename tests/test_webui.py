@@ -154,7 +154,7 @@ def test_build_ui_keeps_its_page_settings_through_mount(service):
 def test_inference_events_share_one_slot(service):
     blocks = webui.build_ui(service)
     inference = [fn for fn in blocks.fns.values() if fn.concurrency_id == "inference"]
-    assert len(inference) == 4  # start, run again, batch, microphone
+    assert len(inference) == 5  # start, run again, batch, microphone stop and its "recognize again"
     assert all(fn.concurrency_limit == 1 for fn in inference)
 
 
@@ -401,9 +401,10 @@ def test_header_names_the_engine_and_explains_the_stand_in(ui):
 
 def test_language_switch_relabels_the_tables(ui):
     seg = webui.segments_frame(transcript("你好"), "en")
-    out = ui.on_language("zh", seg, seg, pd.DataFrame(), pd.DataFrame(columns=ui.history_headers("en")), seg)
-    lang, engine_line, notice, *tabs_and_tables = out
+    out = ui.on_language("zh", seg, seg, pd.DataFrame(), pd.DataFrame(columns=ui.history_headers("en")), seg, "")
+    lang, engine_line, notice, *tabs_and_tables, redraw = out
     tabs, tables, system = tabs_and_tables[:5], tabs_and_tables[5:10], tabs_and_tables[10]
+    assert redraw is False and ui.on_language("en", *tables, webui.REDRAW_MARK)[-1] is True
     assert lang == "zh" and "识别引擎" in engine_line
     assert [tab["label"] for tab in tabs] == ["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"]
     assert list(tables[0].columns) == ["开始", "结束", "文本"] and tables[0].iloc[0, 2] == "你好"

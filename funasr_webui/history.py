@@ -475,6 +475,15 @@ class _RecordsSource(_Source):
         return {r[0] for r in conn.execute(sql, [*ids, *self.params])}
 
 
+def _csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @) gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 class HistoryStore:
     """The transcription history database. Safe to share between threads; several processes may open
     the same file."""
@@ -845,6 +854,19 @@ class HistoryStore:
                 return total
             total += self.delete(ids)
 
+    def backup(self, target: str | os.PathLike[str]) -> Path:
+        """A consistent copy of the database through SQLite's online backup API (safe while others write)."""
+        target = Path(target)
+        if target.resolve() == self.db_path.resolve():
+            raise ValueError("the backup target is the database itself")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dest = sqlite3.connect(target)
+        try:
+            self._conn().backup(dest)
+        finally:
+            dest.close()
+        return target
+
     def vacuum(self) -> None:
         """Merge FTS segments, rebuild the file compactly, and truncate the WAL."""
         with self._write() as conn:
@@ -1097,7 +1119,7 @@ class HistoryStore:
             d["hotwords"] = " ".join(rec.hotwords)
             d["itn"] = int(rec.itn)
             d["segments"] = json.dumps(d["segments"], ensure_ascii=False)
-            writer.writerow([d[c] if d[c] is not None else "" for c in _CSV_COLUMNS])
+            writer.writerow([_csv_cell(d[c]) for c in _CSV_COLUMNS])
         return out.getvalue().encode("utf-8-sig")
 
     def export_zip(self, ids: Iterable[int] | None = None, fmt: str = "srt") -> bytes:

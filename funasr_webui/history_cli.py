@@ -56,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = verbs.add_parser("delete", parents=[db_opt], help="delete records by id")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
     verbs.add_parser("vacuum", parents=[db_opt], help="compact the database file")
+    p = verbs.add_parser("backup", parents=[db_opt], help="copy the database safely, even while the server runs")
+    p.add_argument("target", type=Path, help="file to write the copy to")
     return hist
 
 
@@ -175,6 +177,12 @@ def _delete(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     return 0 if n == len(set(args.ids)) else 1
 
 
+def _backup(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
+    target = store.backup(args.target)
+    print(f"backed up {store.stats()['count']} records to {target}", file=out)
+    return 0
+
+
 def _vacuum(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     before = store.stats()["db_bytes"]
     store.vacuum()
@@ -192,6 +200,7 @@ _VERBS = {
     "stats": _stats,
     "delete": _delete,
     "vacuum": _vacuum,
+    "backup": _backup,
 }
 
 

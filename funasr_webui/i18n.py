@@ -158,6 +158,41 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "录音结果会保存到历史记录，来源为「麦克风」。",
     ),
     "msg_no_recording": ("Please record something first.", "请先录音。"),
+    # ---- microphone: live dictation
+    "mic_mode": ("How to use the microphone", "使用方式"),
+    "mic_mode_record": ("Record, then recognize", "先录音，后识别"),
+    "mic_mode_live": ("Live dictation", "实时听写"),
+    "mic_mode_hint": (
+        "Record, then recognize: the text comes after you stop, most accurate. Live dictation: the text appears "
+        "while you speak, and each sentence is finished (punctuation, digits, hotwords) when you pause.",
+        "先录音，后识别：停止录音后出结果，最准确。实时听写：边说边出文字，每说完一句稍作停顿，"
+        "这句话即定稿（加标点、转数字、应用热词）。",
+    ),
+    "live_mic": ("Live microphone", "实时听写麦克风"),
+    "live_hint": (
+        "Press **Record** and speak; pause briefly between sentences. The line after ▌ is the sentence still "
+        "being spoken and may change. Press **Stop** to end: the whole dictation is saved in History with the "
+        "source “microphone”. The options below apply from the next **Record**.",
+        "点击 **录制** 后开始说话，句与句之间稍作停顿。▌ 后面是正在说的句子，还可能变化。点击 **停止** 结束，"
+        "整段听写会保存到历史记录，来源为「麦克风」。修改下方选项后，从下一次 **录制** 开始生效。",
+    ),
+    "status_live_idle": (
+        "Press **Record** and start speaking: the text appears here as you talk.",
+        "点击 **录制** 后开始说话，文字会随说随显示在这里。",
+    ),
+    "status_live_listening": (
+        "● Listening… {duration} · {count} sentences finished",
+        "● 正在听写… {duration} · 已定稿 {count} 句",
+    ),
+    "msg_live_saved": ("Dictation ended and saved in History (#{id}).", "听写已结束，已保存到历史记录（#{id}）。"),
+    "msg_live_nothing": (
+        "Dictation ended. No speech was heard, so nothing was saved.",
+        "听写已结束。没有检测到说话声，因此没有保存记录。",
+    ),
+    "msg_live_unsaved": (
+        "Dictation ended, but it could not be saved to History. Download the transcript now.",
+        "听写已结束，但未能保存到历史记录，请立即下载识别结果。",
+    ),
     # ---- history
     "hist_search": ("Search the text", "搜索文字内容"),
     "hist_search_placeholder": ("Words from the transcript, e.g. budget", "输入识别结果中的词语，例如：预算"),

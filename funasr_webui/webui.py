@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,8 @@ from .audio import AudioError
 from .errors import UserError
 from .history import EXPORT_FORMATS, Page, Record
 from .i18n import gradio_i18n, lang_of, t, ui
-from .service import Outcome, TranscriptionService
+from .live import LiveState, LiveTranscriber
+from .service import Outcome, TranscriptionService, save_live
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,12 @@ LANG_STORAGE_KEY = "funasr-webui-lang"
 REDRAW_MARK = "redraw"  # sent by the page's script after it changed Gradio's locale
 TAB_KEYS = ("tab_single", "tab_batch", "tab_mic", "tab_history", "tab_system")
 PROGRESS = gr.Progress()  # Gradio spots a progress parameter by this default value
+LIVE_STREAM_EVERY_S = 0.5  # the browser sends the microphone in chunks this long: partials within about a second
+# How long one live stream event may run. Gradio ends the event then; a microphone still recording opens a new
+# one on its next chunk, and the dictation goes on in the same per-session State (see test_live_ui.py).
+LIVE_TIME_LIMIT_S = 3 * 3600
+LIVE_JUST_OPENED_S = 2.0  # an open dictation with no more audio than this belongs to the recording now starting
+PARTIAL_MARK = "▌"  # starts the line of the sentence still being spoken (it may change)
 
 # System fonts only: the page must not fetch web fonts (air-gapped servers). CJK fonts first for Chinese text.
 SYSTEM_FONTS = [
@@ -307,6 +315,27 @@ class BatchResults:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class LiveSession:
+    """One browser session's dictation, kept in its gr.State: the LiveState (VAD cache, audio, sentences) and what
+    the page needs around it. The lock keeps a chunk still being fed and the stop (or a closed tab) from working on
+    the LiveState at the same time: Gradio runs them in different threads."""
+
+    state: LiveState
+    name: str  # file name of the downloads
+    session_hash: str | None = None  # the browser session, to find it again when the tab goes away
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    shown_sentences: int = 0  # sentences already in the page's table (it is sent again only when one is added)
+
+
+def live_display(state: LiveState) -> str:
+    """Finished sentences, then the sentence still being spoken on its own line after the mark."""
+    final = state.joiner.join(s.text for s in state.sentences)
+    if not state.partial:
+        return final
+    return (final + "\n" if final else "") + f"{PARTIAL_MARK} {state.partial}"
+
+
 class WebUI:
     """The page's callbacks (plain methods, callable from tests) and the code that lays the page out."""
 
@@ -315,6 +344,12 @@ class WebUI:
         self.settings = service.settings
         self.tmp_root = Path(tempfile.mkdtemp(prefix="funasr-webui-"))
         self.uploads: list[gr.File] = []  # upload boxes, redrawn when the language changes
+        # One LiveTranscriber for the app (the models are shared, one call at a time under the pipeline's lock);
+        # each browser session has its own LiveState in a gr.State.
+        self.live = LiveTranscriber(service.pipeline)
+        # Dictations under way by browser session, so that a tab closed mid-dictation can be found and saved
+        self.live_sessions: dict[str, LiveSession] = {}
+        self.live_sessions_lock = threading.Lock()
 
     # ------------------------------------------------------------------ files for download
 
@@ -425,6 +460,161 @@ class WebUI:
         except Exception as e:
             return self.failure(e, lang)
         return self.result_values(outcome.transcript, name, lang, self.done_status(outcome, lang))
+
+    # ------------------------------------------------------------------ live dictation
+
+    def live_start(
+        self,
+        session: LiveSession | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        request: gr.Request | None = None,
+    ) -> list[Any]:
+        """Record pressed in live mode: a fresh LiveState for this browser session, options checked once, here.
+
+        Returns [session, live result view..., mode switch] (the switch is locked while dictating)."""
+        lang = lang_of(lang)
+        if isinstance(session, LiveSession) and not self.just_opened(session):
+            self.live_close(session)  # one never stopped (its stop event was lost): saved, not dropped
+        try:
+            session = self.live_open(hotwords, itn, language, request)
+        except Exception as e:
+            return [None, *self.failure(e, lang), gr.update(interactive=True)]
+        status = t("status_live_listening", lang, duration=fmt_seconds(0, lang), count=0)
+        return [session, *self.empty_result(lang, status), gr.update(interactive=False)]
+
+    def live_open(self, hotwords: str, itn: bool, language: str, request: gr.Request | None) -> LiveSession:
+        """A new dictation for this browser session; raises UserError for options the user must change.
+
+        The start event and the first chunk can reach the server in either order: whichever comes second gets
+        the dictation the first one opened (one LiveState per recording, however they race)."""
+        options = self.service.options(hotwords, itn, language)
+        session_hash = getattr(request, "session_hash", None)
+        with self.live_sessions_lock:
+            current = self.live_sessions.get(session_hash or "")
+            if current is not None and self.just_opened(current):
+                return current
+            session = LiveSession(self.live.start(options), f"dictation-{datetime.now():%Y%m%d-%H%M%S}", session_hash)
+            if session_hash:
+                self.live_sessions[session_hash] = session
+        return session
+
+    @staticmethod
+    def just_opened(session: LiveSession) -> bool:
+        """Opened by this recording's first chunk moments ago (not one left over from an earlier recording)."""
+        state = session.state
+        return not state.finished and not state.sentences and state.received <= LIVE_JUST_OPENED_S
+
+    def live_stream(
+        self,
+        chunk: tuple[int, Any] | None,
+        session: LiveSession | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        request: gr.Request | None = None,
+    ) -> list[Any]:
+        """One chunk of the microphone (every LIVE_STREAM_EVERY_S): feed it, show the text and the partial.
+
+        Returns [text, status, sentences table, session]; gr.skip() leaves a part of the page as it is."""
+        lang = lang_of(lang)
+        keep = [gr.skip(), gr.skip(), gr.skip(), session]
+        if session is None:  # the first chunk overtook the start event: start here, the start event keeps it
+            try:
+                session = self.live_open(hotwords, itn, language, request)
+            except Exception as e:  # the start event has already said why, as a toast
+                return [gr.skip(), warn_status(error_message(e, lang)), gr.skip(), None]
+        if not isinstance(session, LiveSession) or chunk is None:
+            return keep
+        rate, samples = chunk
+        with session.lock:
+            state = session.state
+            if state.finished:  # a chunk that was on its way when Stop was pressed: the dictation is closed
+                return keep
+            try:
+                self.live.feed(state, samples, rate)
+            except Exception as e:  # a model error: what was finished stays; the next chunk tries again
+                log.exception("live dictation chunk failed")
+                return [gr.skip(), warn_status(error_message(e, lang)), gr.skip(), session]
+            status = t(
+                "status_live_listening", lang, duration=fmt_seconds(state.received, lang), count=len(state.sentences)
+            )
+            table: Any = gr.skip()
+            if len(state.sentences) != session.shown_sentences:
+                session.shown_sentences = len(state.sentences)
+                table = segments_frame(self.live.transcript(state), lang)
+            return [live_display(state), status, table, session]
+
+    def live_stop(self, session: LiveSession | None, lang: str) -> list[Any]:
+        """Stop pressed: finish the last sentence, save the dictation once, offer its downloads.
+
+        Returns [live result view..., session, mode switch]."""
+        lang = lang_of(lang)
+        unlock = gr.update(interactive=True)
+        if not isinstance(session, LiveSession):
+            return [*self.empty_result(lang, t("status_live_idle", lang)), session, unlock]
+        try:
+            record_id = self.live_close(session)
+            transcript = self.live.transcript(session.state)
+        except Exception as e:
+            return [*self.failure(e, lang), session, unlock]
+        if transcript is None:
+            return [*self.empty_result(lang, "ℹ " + t("msg_live_nothing", lang)), session, unlock]
+        if record_id is None:
+            status = warn_status(t("msg_live_unsaved", lang))
+        else:
+            status = "✔ " + t("msg_live_saved", lang, id=record_id)
+        return [*self.result_values(transcript, session.name, lang, status), session, unlock]
+
+    def live_close(self, session: LiveSession) -> int | None:
+        """Finish and save a dictation (once, however often it is called): the record id, None if nothing said."""
+        with session.lock:
+            state = session.state
+            if not state.finished:
+                try:
+                    self.live.finish(state)
+                except Exception:  # the last sentence is lost, the finished ones are still saved
+                    log.exception("finishing a live dictation failed; saving the finished sentences")
+                    state.partial, state.finished = "", True
+            record_id = save_live(self.service, self.live, state)
+        with self.live_sessions_lock:
+            if session.session_hash and self.live_sessions.get(session.session_hash) is session:
+                del self.live_sessions[session.session_hash]
+        return record_id
+
+    def live_unload(self, request: gr.Request) -> None:
+        """The browser went away (tab closed, reloaded, connection lost): save a dictation it left running.
+
+        Gradio calls this as soon as the page's heartbeat connection drops."""
+        with self.live_sessions_lock:
+            session = self.live_sessions.pop(getattr(request, "session_hash", None) or "", None)
+        if session is not None:
+            self.live_close(session)
+
+    def live_expired(self, value: Any) -> threading.Thread | None:
+        """gr.State's delete_callback: Gradio drops a closed session's State (an hour after the tab went away).
+        A dictation still open then (one live_unload did not see) is saved. Gradio calls this on its event loop,
+        and finishing runs the model, so it runs in a thread (returned, for tests)."""
+        if not isinstance(value, LiveSession) or value.state.finished:
+            return None
+        thread = threading.Thread(target=self.live_close, args=(value,), name="live-expired", daemon=True)
+        thread.start()
+        return thread
+
+    def relabel_segments(self, lang: str, frame: Any) -> Any:
+        """The live sentences table with headers in the page's language."""
+        lang = lang_of(lang)
+        return relabel(frame, [t("col_start", lang), t("col_end", lang), t("col_text", lang)])
+
+    @staticmethod
+    def mic_mode(mode: str) -> list[Any]:
+        """Shows the controls and results of the chosen way: [record controls, Recognize again, record results,
+        live controls, live results]."""
+        live = mode == "live"
+        return [gr.update(visible=not live)] * 3 + [gr.update(visible=live)] * 2
 
     # ------------------------------------------------------------------ batch
 

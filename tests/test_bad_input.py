@@ -181,7 +181,10 @@ def matrix_server(folder: Path, whisper_pipeline: Any) -> Iterator[tuple[LiveSer
     history = HistoryStore(settings.db)
     service = TranscriptionService(settings, whisper_pipeline, history)
     try:
-        with LiveServer(create_app(service)) as server:
+        server = LiveServer(create_app(service))
+        # gradio_client keeps a heartbeat stream open, which uvicorn would wait ~10 s for when the server stops
+        server.server.config.timeout_graceful_shutdown = 1
+        with server:
             yield server, service
     finally:
         history.close()

@@ -579,3 +579,19 @@ def test_cli_verbs(tmp_path: Path, capsys) -> None:
     assert code == 0 and "purged 1" in out
     assert cli(tmp_path / "missing.db", "list")[0] == 1 and not (tmp_path / "missing.db").exists()
     capsys.readouterr()
+
+
+def test_backup_is_a_complete_copy_and_csv_cells_cannot_run_formulas(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.db")
+    t = Transcript(text="=HYPERLINK(\"http://x\")欢迎大家", raw_text="", segments=[Segment(0, 1, "欢迎大家")])
+    rid = store.add(t, source="@evil.wav", audio_hash="h1")
+    copy = store.backup(tmp_path / "backup" / "copy.db")
+    store.close()
+    restored = HistoryStore(copy)
+    assert restored.get(rid).text == t.text
+    assert restored.search("欢迎大家").total == 1
+    rows = list(csv.reader(io.StringIO(restored.export_csv().decode("utf-8-sig"))))
+    header, row = rows[0], rows[1]
+    assert row[header.index("text")].startswith("'=HYPERLINK")
+    assert row[header.index("source")] == "'@evil.wav"
+    restored.close()

@@ -70,6 +70,12 @@ def assert_healthy(url: str) -> None:
     assert r.status_code == 200 and r.json()["ready"] is True, r.text
 
 
+def fast_shutdown(server: LiveServer) -> LiveServer:
+    """gradio_client keeps a heartbeat stream open, which uvicorn would wait ~10 s for when the server stops."""
+    server.server.config.timeout_graceful_shutdown = 1
+    return server
+
+
 def with_settings(service: TranscriptionService, **overrides: Any) -> TranscriptionService:
     """The same pipeline and history under changed settings (e.g. a smaller queue)."""
     return TranscriptionService(service.settings.model_copy(update=overrides), service.pipeline, service.history)
@@ -172,6 +178,7 @@ def rss_mb() -> float:
 def test_concurrent_api_and_page_clients_each_get_their_own_result_saved_once(
     live_server: LiveServer, service: TranscriptionService, tmp_path: Path
 ) -> None:
+    fast_shutdown(live_server)
     # Warm up every path (first speech decode, first page event) before the memory baseline.
     warm = api_post(live_server.url, "warm.wav", ms.wav_bytes(ms.speech_clip(extra_ms=999)))
     assert warm.status_code == 200 and ms.SPEECH_MARK in warm.json()["text"], warm.text
@@ -329,6 +336,7 @@ def test_model_error_fails_that_api_request_only(
 def test_model_error_fails_that_file_only_in_a_page_batch(
     live_server: LiveServer, service: TranscriptionService, engine_fails_on_one_clip: str, tmp_path: Path
 ) -> None:
+    fast_shutdown(live_server)
     paths = []
     for name, tag in [("one.wav", 4), ("two.wav", FAILING_TAG), ("three.wav", 5)]:
         paths.append(tmp_path / name)
@@ -361,7 +369,7 @@ def serve_on(db: Path, settings: Settings, whisper_pipeline: Any) -> Iterator[tu
     history = HistoryStore(db)
     whisper_pipeline.settings = settings
     try:
-        with LiveServer(create_app(TranscriptionService(settings, whisper_pipeline, history))) as server:
+        with fast_shutdown(LiveServer(create_app(TranscriptionService(settings, whisper_pipeline, history)))) as server:
             yield server, history
     finally:
         history.close()

@@ -1,6 +1,7 @@
 """Pipeline benchmarks: overhead over the bare engine, throughput, long audio (RTF and memory), start-up.
 
     python bench/bench_pipeline.py [--engine whisper] [--sections overhead,throughput,long,startup] [--long 600,3600]
+    python bench/bench_pipeline.py --device cuda --sections overhead,throughput,long,gpu     # on a GPU server
 
 Prints markdown tables (paste them into bench/RESULTS.md). Not a test: figures, not pass/fail.
 """
@@ -19,12 +20,60 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SHARED, long_wav, machine, now, peak_rss_mb, rss_mb, table, timed  # noqa: E402
 
+DEVICE = {"device": "auto", "fp16": False, "batch_size": 8}  # set from the command line
 
-def load_service(engine: str, db: Path):
+
+def load_service(engine: str, db: Path, **overrides):
     from funasr_webui.service import build_service
     from funasr_webui.settings import Settings
 
-    return build_service(Settings(engine=engine, offline=True, db=db))
+    return build_service(Settings(engine=engine, offline=True, db=db, **{**DEVICE, **overrides}))
+
+
+def gpu_used_mb() -> float:
+    """Device-wide used memory (CTranslate2 allocates outside torch's allocator, so ask the driver)."""
+    import torch
+
+    free, total = torch.cuda.mem_get_info()
+    return (total - free) / 2**20
+
+
+def gpu(engine: str, jobs: int = 200) -> str:
+    """CUDA only: fp16 vs fp32 and batch sizes; memory back to the post-load baseline; a long run of jobs."""
+    path = SHARED / "tts" / "dev_long.wav"
+    rows = []
+    for fp16 in (False, True):
+        for batch in (1, 4, 8, 16):
+            with tempfile.TemporaryDirectory() as tmp:
+                service = load_service(engine, Path(tmp) / "h.db", fp16=fp16, batch_size=batch, device="cuda")
+                base = gpu_used_mb()
+                wall, _ = timed(lambda s=service: app_call(s, path))
+                after = gpu_used_mb()
+                rows.append(
+                    [
+                        "fp16" if fp16 else "fp32",
+                        batch,
+                        f"{wall:.2f} s",
+                        f"{wall / 36.33:.4f}",
+                        f"{base:.0f} MB",
+                        f"{after:.0f} MB",
+                    ]
+                )
+                del service
+    out = table(["precision", "batch", "dev_long wall", "RTF", "GPU used after load", "after 3 jobs"], rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        service = load_service(engine, Path(tmp) / "h.db", device="cuda")
+        app_call(service, path)
+        base, peak, devices = gpu_used_mb(), 0.0, set()
+        for _ in range(jobs):
+            t = service.transcribe_file(path, name=path.name, source=path.name, options=service.options()).transcript
+            devices.add(t.device)
+            peak = max(peak, gpu_used_mb())
+        out += "\n\n" + table(
+            ["jobs", "GPU used after first job", "max during run", "after run", "devices seen"],
+            [[jobs, f"{base:.0f} MB", f"{peak:.0f} MB", f"{gpu_used_mb():.0f} MB", ",".join(sorted(devices))]],
+        )
+    return out
 
 
 def bare_engine_call(service, path: Path):
@@ -179,8 +228,12 @@ def main() -> None:
     p.add_argument("--engine", default="whisper")
     p.add_argument("--sections", default="overhead,throughput,long,startup")
     p.add_argument("--long", default="600,3600", help="long-audio lengths in seconds")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--fp16", action="store_true")
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--child-long", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
+    DEVICE.update(device=args.device, fp16=args.fp16, batch_size=args.batch_size)
     if args.child_long:
         long_audio_child(args.engine, args.child_long)
         return
@@ -200,6 +253,8 @@ def main() -> None:
     if "long" in sections:
         lengths = [float(x) for x in args.long.split(",")]
         print("## Long audio\n\n" + long_audio(args.engine, lengths) + "\n", flush=True)
+    if "gpu" in sections:
+        print("## CUDA\n\n" + gpu(args.engine) + "\n", flush=True)
     if "startup" in sections:
         print("## Start-up (models already installed)\n\n" + startup(args.engine) + "\n", flush=True)
 

@@ -157,7 +157,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # our own progress at INFO; libraries (FunASR logs its loading chatter on the root logger) at WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("funasr_webui").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
     commands = {"serve": run_serve, "transcribe": run_transcribe, "download": run_download, "history": history_cli.run}
     return commands[args.command](args)

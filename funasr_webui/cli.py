@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def printable(name: str) -> str:
+    """A file name that any terminal encoding can print: bytes that were not UTF-8 become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def read_hotwords(value: str | None) -> str | None:
     if value and Path(value).is_file():
         return Path(value).read_text(encoding="utf-8")
@@ -104,12 +109,15 @@ def run_transcribe(args: argparse.Namespace) -> int:
     show = sys.stderr.isatty()
     bar = tqdm(args.files, unit="file", disable=len(args.files) < 2 or not show, file=sys.stderr)
     for path in bar:
-        bar.set_postfix_str(path.name)
-        file_bar = tqdm(total=100, unit="%", desc=path.name, leave=False, disable=not show, file=sys.stderr)
+        name = printable(path.name)
+        bar.set_postfix_str(name)
+        file_bar = tqdm(total=100, unit="%", desc=name, leave=False, disable=not show, file=sys.stderr)
         options.progress = lambda done, b=file_bar: b.update(round(done * 100) - b.n)
         try:
             if not path.is_file():
-                raise UserError("not_found", f"{path}: no such file", f"{path}：文件不存在")
+                raise UserError(
+                    "not_found", f"{printable(str(path))}: no such file", f"{printable(str(path))}：文件不存在"
+                )
             if args.no_history:
                 transcript = service.pipeline.transcribe_file(path, options, name=path.name)
             else:
@@ -128,12 +136,12 @@ def run_transcribe(args: argparse.Namespace) -> int:
             target = args.out / f"{path.stem}.{args.format}"
             target.write_text(text, encoding="utf-8")
             print(
-                f"{path.name} -> {target} ({transcript.duration:.1f} s audio, RTF {transcript.rtf:.3f})",
+                f"{name} -> {printable(str(target))} ({transcript.duration:.1f} s audio, RTF {transcript.rtf:.3f})",
                 file=sys.stderr,
             )
         else:
             if len(args.files) > 1:
-                print(f"==> {path.name} <==")
+                print(f"==> {name} <==")
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 1 if failures else 0
 

@@ -32,6 +32,13 @@ def speech_clip(extra_ms: int = 0) -> np.ndarray:
     return np.concatenate([speech[start:end], np.zeros(extra_ms * RATE // 1000, dtype=np.float32)])
 
 
+def long_speech(seconds: float) -> np.ndarray:
+    """The whole shared recording again and again with 0.8 s pauses: many seconds of recognition work."""
+    speech, pause = af.load_speech(), np.zeros(int(0.8 * RATE), dtype=np.float32)
+    repeats = int(seconds * RATE / (speech.size + pause.size)) + 1
+    return np.tile(np.concatenate([speech, pause]), repeats)[: int(seconds * RATE)]
+
+
 def silent_samples(tag: int) -> int:
     """Sample count of the silent clip number ``tag``: 0.3 s + tag ms, so each clip's duration names it."""
     return int(0.3 * RATE) + tag * RATE // 1000

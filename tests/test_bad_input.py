@@ -334,12 +334,6 @@ def test_cli_refuses_10000_hotwords_before_any_file(cli_runs: CliRuns) -> None:
     assert run.records() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py run_transcribe prints the file name to stdout (`print(f'==> {path.name} <==')`); a non-UTF-8 "
-    "name is a str with surrogates, so a strict UTF-8 stdout (PYTHONIOENCODING=utf-8, or a usual en_US.UTF-8 "
-    "desktop locale) raises UnicodeEncodeError: the run dies with a traceback and the remaining files are skipped",
-)
 def test_cli_prints_a_non_utf8_file_name_on_a_strict_utf8_stdout(cli_runs: CliRuns) -> None:
     run = cli_runs.strict_stdout.wait()
     assert "Traceback" not in run.stderr, run.stderr[-2000:]

@@ -583,7 +583,7 @@ def test_cli_verbs(tmp_path: Path, capsys) -> None:
 
 def test_backup_is_a_complete_copy_and_csv_cells_cannot_run_formulas(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.db")
-    t = Transcript(text="=HYPERLINK(\"http://x\")欢迎大家", raw_text="", segments=[Segment(0, 1, "欢迎大家")])
+    t = Transcript(text='=HYPERLINK("http://x")欢迎大家', raw_text="", segments=[Segment(0, 1, "欢迎大家")])
     rid = store.add(t, source="@evil.wav", audio_hash="h1")
     copy = store.backup(tmp_path / "backup" / "copy.db")
     store.close()

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -453,7 +453,7 @@ def test_full_disk_still_returns_the_transcript_and_saves_again_once_space_is_fr
         again = api_post(server.url, "later.wav", ms.wav_bytes(ms.silent_clip(32)))
         assert again.status_code == 200 and again.json()["warning"] is None, again.text
         assert history.search_ids() == [again.json()["id"]]
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
@@ -515,12 +515,12 @@ class KilledRun:
     interrupted: Sent  # the file being recognized when the server was killed
     interrupted_error: BaseException | None
     restarted: ServerProcess
-    upload_dir: Path
 
 
 def batch_file(index: int, speech: bool = False) -> Sent:
     samples = ms.speech_clip(extra_ms=500 + index) if speech else ms.silent_clip(500 + index)
-    return Sent(0, index, f"batch-{index:02d}.wav", ms.wav_bytes(samples), BATCH_HOTWORDS.split(), 0.0, speech)
+    duration = ms.duration_of(len(samples))
+    return Sent(0, index, f"batch-{index:02d}.wav", ms.wav_bytes(samples), BATCH_HOTWORDS.split(), duration, speech)
 
 
 @pytest.fixture(scope="module")
@@ -537,7 +537,9 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
             r = api_post(first.url, sent.name, sent.content, BATCH_HOTWORDS)
             assert r.status_code == 200, r.text
             finished.append((sent, r.json()))
-        interrupted = batch_file(10, speech=True)
+        # Long enough to be mid-recognition at the kill on any CPU: Whisper needs seconds for 30 s of speech.
+        content = ms.wav_bytes(ms.long_speech(30.0))
+        interrupted = Sent(0, 10, "batch-10.wav", content, BATCH_HOTWORDS.split(), 30.0, True)
         outcome: dict[str, BaseException | None] = {"error": None}
 
         def post_interrupted() -> None:
@@ -549,7 +551,7 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
         poster = threading.Thread(target=post_interrupted)
         poster.start()
         wait_in_flight(first.url, 1)
-        time.sleep(1.0)  # past the upload and the decoding: inside the recognizer, holding the pipeline
+        time.sleep(1.0)  # past the upload and the decoding: inside the engine (VAD, then Whisper)
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(timeout=30)
         poster.join(timeout=HTTP_TIMEOUT_S)
@@ -557,14 +559,14 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
         stop(first)
     restarted = start_server(db, log)
     try:
-        yield KilledRun(db, finished, interrupted, outcome["error"], restarted, folder)
+        yield KilledRun(db, finished, interrupted, outcome["error"], restarted)
     finally:
         stop(restarted)
 
 
 def test_sigkill_mid_batch_leaves_a_database_that_passes_integrity_check(killed_run: KilledRun) -> None:
     assert killed_run.interrupted_error is not None, "the interrupted request was answered: the kill came too late"
-    with sqlite3.connect(killed_run.db, timeout=30) as conn:
+    with closing(sqlite3.connect(killed_run.db, timeout=30)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         for table in ("fts_text", "fts_grams"):  # raises if an index disagrees with its content
@@ -579,7 +581,8 @@ def test_sigkill_mid_batch_keeps_every_finished_file(killed_run: KilledRun) -> N
         assert r.status_code == 200, (sent.name, r.text)
         rec = r.json()
         assert rec["status"] == "done" and rec["audio_hash"] == sha256(sent.content), sent.name
-        assert (rec["text"], rec["duration"], rec["hotwords"]) == (answer["text"], answer["duration"], sent.hotwords)
+        assert answer["duration"] == rec["duration"] == sent.duration, sent.name
+        assert (rec["text"], rec["hotwords"]) == (answer["text"], sent.hotwords), sent.name
     assert ms.SPEECH_MARK in killed_run.finished[4][1]["text"]
     listing = requests.get(f"{url}/api/v1/history?limit=100", timeout=10).json()
     assert sorted(item["id"] for item in listing["items"]) == sorted(a["id"] for _, a in killed_run.finished)
@@ -597,7 +600,7 @@ def test_server_restarted_after_sigkill_serves_and_saves(killed_run: KilledRun) 
     "trace in History (no 'interrupted'/'failed' record, no batch table) and nothing reports it after restart",
 )
 def test_sigkill_mid_batch_reports_the_interrupted_file_after_restart(killed_run: KilledRun) -> None:
-    with sqlite3.connect(killed_run.db, timeout=30) as conn:
+    with closing(sqlite3.connect(killed_run.db, timeout=30)) as conn:
         rows = conn.execute(
             "SELECT status FROM records WHERE audio_hash = ?", (sha256(killed_run.interrupted.content),)
         ).fetchall()

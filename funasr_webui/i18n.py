@@ -184,6 +184,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "● Listening… {duration} · {count} sentences finished",
         "● 正在听写… {duration} · 已定稿 {count} 句",
     ),
+    "status_live_behind": (
+        "recognition is {behind} behind, catching up",
+        "识别落后 {behind}，正在追赶",
+    ),
+    "status_live_finishing": ("Finishing the last sentence and saving…", "正在完成最后一句并保存…"),
     "msg_live_saved": ("Dictation ended and saved in History (#{id}).", "听写已结束，已保存到历史记录（#{id}）。"),
     "msg_live_nothing": (
         "Dictation ended. No speech was heard, so nothing was saved.",

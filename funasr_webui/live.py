@@ -159,7 +159,7 @@ class LiveTranscriber:
 
     def _finalize(self, state: LiveState, start: float, end: float) -> None:
         audio = self._slice(state, start, end)
-        if audio.size >= SAMPLE_RATE // 10:  # under 0.1 s is a click, not a sentence
+        if audio.size >= int(0.3 * SAMPLE_RATE):  # shorter is a click or a breath, not a sentence
             with self.pipeline.lock:
                 text = self.pipeline.engine.transcribe_utterance(audio, state.options, final=True)
             text = self.pipeline.itn(text) if state.options.itn else text

@@ -24,17 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from . import __version__, writers
 from .audio import CODES as AUDIO_ERROR_CODES
-from .audio import AudioError
+from .audio import SAMPLE_RATE, AudioError
 from .errors import UserError
 from .history import EXPORT_FORMATS, Page, Record
 from .i18n import gradio_i18n, lang_of, t, ui
-from .live import LiveState, LiveTranscriber
+from .live import LiveState, LiveTranscriber, to_mono_16k
 from .service import Outcome, TranscriptionService, save_live
-from .transcript import Transcript
+from .transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,13 @@ LANG_STORAGE_KEY = "funasr-webui-lang"
 REDRAW_MARK = "redraw"  # sent by the page's script after it changed Gradio's locale
 TAB_KEYS = ("tab_single", "tab_batch", "tab_mic", "tab_history", "tab_system")
 PROGRESS = gr.Progress()  # Gradio spots a progress parameter by this default value
-LIVE_STREAM_EVERY_S = 0.5  # the browser sends the microphone in chunks this long: partials within about a second
-# How long one live stream event may run. Gradio ends the event then; a microphone still recording opens a new
-# one on its next chunk, and the dictation goes on in the same per-session State (see test_live_ui.py).
+LIVE_STREAM_EVERY_S = 0.5  # the browser sends the microphone in chunks this long (the page's shortest delay)
+# How long one live stream event may run. Gradio ends the event then; a microphone still recording opens a new one
+# with its next chunk and the dictation goes on in the same per-session State (about one chunk is lost at the seam).
 LIVE_TIME_LIMIT_S = 3 * 3600
 LIVE_JUST_OPENED_S = 2.0  # an open dictation with no more audio than this belongs to the recording now starting
+LIVE_FEED_MAX_S = 4.0  # a backlog goes into the recognizer in pieces this long (see live_feed)
+LIVE_BEHIND_S = 3.0  # the status says how far recognition lags behind the microphone from this many seconds
 PARTIAL_MARK = "▌"  # starts the line of the sentence still being spoken (it may change)
 
 # System fonts only: the page must not fetch web fonts (air-gapped servers). CJK fonts first for Chinese text.
@@ -318,14 +321,29 @@ class BatchResults:
 @dataclass(eq=False)
 class LiveSession:
     """One browser session's dictation, kept in its gr.State: the LiveState (VAD cache, audio, sentences) and what
-    the page needs around it. The lock keeps a chunk still being fed and the stop (or a closed tab) from working on
-    the LiveState at the same time: Gradio runs them in different threads."""
+    the page needs around it.
+
+    The stream callback only drops each chunk into ``inbox`` and returns at once: Gradio keeps only the newest
+    chunk that arrives while the callback is still running, so a callback that waited for the recognizer would
+    lose the audio spoken meanwhile. A worker thread feeds the inbox to the LiveState; ``lock`` keeps it, Stop and
+    a closed tab from working on the LiveState at the same time."""
 
     state: LiveState
     name: str  # file name of the downloads
     session_hash: str | None = None  # the browser session, to find it again when the tab goes away
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    shown_sentences: int = 0  # sentences already in the page's table (it is sent again only when one is added)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # guards state
+    inbox: list[np.ndarray] = field(default_factory=list, repr=False)  # 16 kHz chunks not fed yet
+    inbox_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # guards inbox, feeding
+    feeding: bool = False  # a worker thread is emptying the inbox
+    heard: float = 0.0  # seconds of audio received from the browser
+    # What the page shows, written by whoever holds the lock (one assignment, so always whole): text, sentences
+    view: tuple[str, tuple[Segment, ...]] = ("", ())
+    shown_sentences: int = 0  # sentences in the page's table (sent again only when one is added)
+    failure: BaseException | None = None  # the last chunk's model error, shown once
+
+    def refresh(self) -> None:
+        """Called with the lock held, after the state changed."""
+        self.view = (live_display(self.state), tuple(self.state.sentences))
 
 
 def live_display(state: LiveState) -> str:
@@ -482,8 +500,7 @@ class WebUI:
             session = self.live_open(hotwords, itn, language, request)
         except Exception as e:
             return [None, *self.failure(e, lang), gr.update(interactive=True)]
-        status = t("status_live_listening", lang, duration=fmt_seconds(0, lang), count=0)
-        return [session, *self.empty_result(lang, status), gr.update(interactive=False)]
+        return [session, *self.empty_result(lang, self.live_status(session, lang)), gr.update(interactive=False)]
 
     def live_open(self, hotwords: str, itn: bool, language: str, request: gr.Request | None) -> LiveSession:
         """A new dictation for this browser session; raises UserError for options the user must change.
@@ -504,12 +521,11 @@ class WebUI:
     @staticmethod
     def just_opened(session: LiveSession) -> bool:
         """Opened by this recording's first chunk moments ago (not one left over from an earlier recording)."""
-        state = session.state
-        return not state.finished and not state.sentences and state.received <= LIVE_JUST_OPENED_S
+        return not session.state.finished and not session.view[1] and session.heard <= LIVE_JUST_OPENED_S
 
     def live_stream(
         self,
-        chunk: tuple[int, Any] | None,
+        chunk: tuple[int, np.ndarray] | None,
         session: LiveSession | None,
         hotwords: str,
         itn: bool,
@@ -517,36 +533,72 @@ class WebUI:
         lang: str,
         request: gr.Request | None = None,
     ) -> list[Any]:
-        """One chunk of the microphone (every LIVE_STREAM_EVERY_S): feed it, show the text and the partial.
+        """One chunk of the microphone (every LIVE_STREAM_EVERY_S): queue it for the worker, show where it is.
 
-        Returns [text, status, sentences table, session]; gr.skip() leaves a part of the page as it is."""
+        Returns [text, status, sentences table, session]; gr.skip() leaves that part of the page as it is."""
         lang = lang_of(lang)
         keep = [gr.skip(), gr.skip(), gr.skip(), session]
-        if session is None:  # the first chunk overtook the start event: start here, the start event keeps it
+        if session is None:  # the first chunk overtook the start event: open here, the start event keeps it
             try:
                 session = self.live_open(hotwords, itn, language, request)
-            except Exception as e:  # the start event has already said why, as a toast
+            except Exception as e:  # the start event has said why already, as a toast
                 return [gr.skip(), warn_status(error_message(e, lang)), gr.skip(), None]
-        if not isinstance(session, LiveSession) or chunk is None:
-            return keep
+        if not isinstance(session, LiveSession) or chunk is None or session.state.finished:
+            return keep  # finished: a chunk that was on its way when Stop was pressed
         rate, samples = chunk
-        with session.lock:
-            state = session.state
-            if state.finished:  # a chunk that was on its way when Stop was pressed: the dictation is closed
-                return keep
-            try:
-                self.live.feed(state, samples, rate)
-            except Exception as e:  # a model error: what was finished stays; the next chunk tries again
-                log.exception("live dictation chunk failed")
-                return [gr.skip(), warn_status(error_message(e, lang)), gr.skip(), session]
-            status = t(
-                "status_live_listening", lang, duration=fmt_seconds(state.received, lang), count=len(state.sentences)
-            )
-            table: Any = gr.skip()
-            if len(state.sentences) != session.shown_sentences:
-                session.shown_sentences = len(state.sentences)
-                table = segments_frame(self.live.transcript(state), lang)
-            return [live_display(state), status, table, session]
+        self.live_enqueue(session, to_mono_16k(samples, rate))
+        text, sentences = session.view
+        table: Any = gr.skip()
+        if len(sentences) != session.shown_sentences:
+            session.shown_sentences = len(sentences)
+            table = segments_frame(Transcript(text="", raw_text="", segments=list(sentences)), lang)
+        failure, session.failure = session.failure, None
+        status = warn_status(error_message(failure, lang)) if failure else self.live_status(session, lang)
+        return [text, status, table, session]
+
+    def live_status(self, session: LiveSession, lang: str) -> str:
+        status = t("status_live_listening", lang, duration=fmt_seconds(session.heard, lang), count=len(session.view[1]))
+        behind = session.heard - session.state.received
+        if behind >= LIVE_BEHIND_S:  # a slow computer (or a long file job holding the recognizer) falls behind
+            status += " · " + t("status_live_behind", lang, behind=fmt_seconds(behind, lang))
+        return status
+
+    def live_enqueue(self, session: LiveSession, audio: np.ndarray) -> None:
+        """Queue 16 kHz audio for the session's worker, starting one if none is running."""
+        with session.inbox_lock:
+            session.inbox.append(audio)
+            session.heard += audio.size / SAMPLE_RATE
+            if session.feeding:
+                return
+            session.feeding = True
+        threading.Thread(target=self.live_worker, args=(session,), name="live-feed", daemon=True).start()
+
+    def live_worker(self, session: LiveSession) -> None:
+        """Feed the inbox to the LiveState until it is empty. What piled up while the recognizer was busy goes in
+        together (see live_feed): a few VAD passes and partials for all of it, so a slow computer catches up."""
+        while True:
+            with session.lock:  # taken before the inbox, so Stop never overtakes chunks already taken out of it
+                with session.inbox_lock:
+                    if not session.inbox:
+                        session.feeding = False
+                        return
+                    chunks, session.inbox = session.inbox, []
+                if session.state.finished:
+                    continue  # a chunk that came in while Stop was finishing: the dictation is closed
+                try:
+                    self.live_feed(session.state, chunks)
+                except Exception as e:  # a model error: what was finished stays; the next chunk goes on
+                    log.exception("live dictation chunk failed")
+                    session.failure = e
+                session.refresh()
+
+    def live_feed(self, state: LiveState, chunks: list[np.ndarray]) -> None:
+        """Queued chunks into the LiveState, in pieces of at most LIVE_FEED_MAX_S: few calls when catching up, yet
+        a monologue is still cut near the maximum utterance length (checked once per call)."""
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        step = int(LIVE_FEED_MAX_S * SAMPLE_RATE)
+        for i in range(0, audio.size, step):
+            self.live.feed(state, audio[i : i + step], SAMPLE_RATE)
 
     def live_stop(self, session: LiveSession | None, lang: str) -> list[Any]:
         """Stop pressed: finish the last sentence, save the dictation once, offer its downloads.
@@ -569,16 +621,30 @@ class WebUI:
             status = "✔ " + t("msg_live_saved", lang, id=record_id)
         return [*self.result_values(transcript, session.name, lang, status), session, unlock]
 
+    def live_stopping(self, session: LiveSession | None, lang: str) -> Iterator[list[Any]]:
+        """live_stop for the page: says at once that it is finishing (the last sentence takes the recognizer a
+        moment), then shows the result."""
+        if isinstance(session, LiveSession) and not session.state.finished:
+            status = "⏳ " + t("status_live_finishing", lang_of(lang))
+            rest = len(self.empty_result("en", ""))  # the view but its status, and the session: left as they are
+            yield [status, *[gr.skip()] * rest, gr.update(interactive=False)]  # the mode switch stays locked
+        yield self.live_stop(session, lang)
+
     def live_close(self, session: LiveSession) -> int | None:
-        """Finish and save a dictation (once, however often it is called): the record id, None if nothing said."""
+        """Feed what is still queued, finish, save once (however often this is called): the record id, or None
+        when nothing was said (or saving failed)."""
         with session.lock:
+            with session.inbox_lock:
+                chunks, session.inbox = session.inbox, []
             state = session.state
             if not state.finished:
                 try:
+                    self.live_feed(state, chunks)
                     self.live.finish(state)
-                except Exception:  # the last sentence is lost, the finished ones are still saved
+                except Exception:  # the last sentence is lost; the finished ones are still saved
                     log.exception("finishing a live dictation failed; saving the finished sentences")
                     state.partial, state.finished = "", True
+                session.refresh()
             record_id = save_live(self.service, self.live, state)
         with self.live_sessions_lock:
             if session.session_hash and self.live_sessions.get(session.session_hash) is session:
@@ -586,8 +652,7 @@ class WebUI:
         return record_id
 
     def live_unload(self, request: gr.Request) -> None:
-        """The browser went away (tab closed, reloaded, connection lost): save a dictation it left running.
-
+        """The browser went away (tab closed or reloaded, connection lost): save a dictation it left running.
         Gradio calls this as soon as the page's heartbeat connection drops."""
         with self.live_sessions_lock:
             session = self.live_sessions.pop(getattr(request, "session_hash", None) or "", None)
@@ -595,9 +660,9 @@ class WebUI:
             self.live_close(session)
 
     def live_expired(self, value: Any) -> threading.Thread | None:
-        """gr.State's delete_callback: Gradio drops a closed session's State (an hour after the tab went away).
-        A dictation still open then (one live_unload did not see) is saved. Gradio calls this on its event loop,
-        and finishing runs the model, so it runs in a thread (returned, for tests)."""
+        """gr.State's delete_callback, when Gradio drops a closed session's State (an hour after the tab went
+        away): a dictation still open then, one live_unload did not see, is saved. Gradio calls this on its event
+        loop and finishing runs the recognizer, so it runs in a thread (returned, for tests)."""
         if not isinstance(value, LiveSession) or value.state.finished:
             return None
         thread = threading.Thread(target=self.live_close, args=(value,), name="live-expired", daemon=True)
@@ -1074,6 +1139,9 @@ class WebUI:
             )
             for event in (loaded, switched):
                 self._redraw_uploads(event, redraw)
+                segments = self.live_view.segments
+                event.then(self.relabel_segments, [lang, segments], segments, queue=False, show_progress="hidden")
+            blocks.unload(self.live_unload)
         # One recognition at a time for the whole page (the inference events also share one concurrency
         # group); the others wait in the queue and see their position.
         blocks.queue(default_concurrency_limit=1, max_size=settings.max_queue)
@@ -1225,32 +1293,84 @@ class WebUI:
         return table
 
     def _mic_tab(self, lang: gr.Radio) -> ResultView:
+        mode = gr.Radio(
+            [(ui("mic_mode_record"), "record"), (ui("mic_mode_live"), "live")],
+            value="record",
+            label=ui("mic_mode"),
+            elem_id="mic-mode",
+        )
+        gr.Markdown(ui("mic_mode_hint"), elem_classes="hint")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2):
-                recording = gr.Audio(
-                    sources=["microphone"],
-                    type="filepath",
-                    format="wav",
-                    label=ui("mic"),
-                    buttons=["download"],
-                    elem_id="mic-audio",
-                )
-                gr.Markdown(ui("mic_hint"), elem_classes="hint")
-                hotwords, itn, language = self._options("mic")
+                # ---- Record, then recognize: the browser records, the file is recognized like an upload
+                with gr.Column(elem_id="mic-record") as record_box:
+                    recording = gr.Audio(
+                        sources=["microphone"],
+                        type="filepath",
+                        format="wav",
+                        label=ui("mic"),
+                        buttons=["download"],
+                        elem_id="mic-audio",
+                    )
+                    gr.Markdown(ui("mic_hint"), elem_classes="hint")
+                # ---- Live dictation: the microphone streams in chunks, text follows as it is spoken
+                with gr.Column(visible=False, elem_id="mic-live") as live_box:
+                    live_audio = gr.Audio(
+                        sources=["microphone"],
+                        streaming=True,
+                        type="numpy",
+                        label=ui("live_mic"),
+                        elem_id="mic-live-audio",
+                    )
+                    gr.Markdown(ui("live_hint"), elem_classes="hint")
+                hotwords, itn, language = self._options("mic")  # the same options for both ways
                 start = gr.Button(ui("mic_start"), elem_id="mic-start")
-                # ---- Live dictation (its own issue, not built yet) -----------------------------------------
-                # A later live mode goes here: a streaming gr.Audio(streaming=True) feeding partial results
-                # from the online Paraformer model into the same ResultView. Keep it separate from the
-                # record-then-recognize flow above; this hidden column is where its controls will live.
-                with gr.Column(visible=False, elem_id="mic-live"):
-                    pass
             with gr.Column(scale=3):
-                view = self._result_view("mic", "status_mic_idle")
+                with gr.Column(elem_id="mic-record-result") as record_result:
+                    view = self._result_view("mic", "status_mic_idle")
+                with gr.Column(visible=False, elem_id="mic-live-result") as live_result:
+                    self.live_view = self._result_view("mic-live", "status_live_idle")
         inputs = [recording, hotwords, itn, language, lang]
         # Stop starts recognition by itself: the event fires once the recording has reached the server
         self._inference(recording.stop_recording, self.mic_recognize, inputs, view.outputs())
         self._inference(start.click, self.mic_recognize, inputs, view.outputs())
+        shown = [record_box, start, record_result, live_box, live_result]
+        mode.change(self.mic_mode, mode, shown, queue=False, show_progress="hidden")
+        self._live_events(live_audio, mode, hotwords, itn, language, lang)
         return view
+
+    def _live_events(
+        self, audio: gr.Audio, mode: gr.Radio, hotwords: gr.Textbox, itn: gr.Checkbox, language: Any, lang: gr.Radio
+    ) -> None:
+        """Live dictation's events, in a concurrency group of their own ("live", no limit), not the one-slot
+        "inference" group of the other recognitions: a stream event holds its slot for the whole dictation, so there
+        it would block every upload for as long as someone talks, and a dictation would wait behind a long file
+        while Gradio's microphone drops the chunks it records (it does not buffer while its stream is queued).
+        Unlimited is safe because these callbacks never run the recognizer on the request thread for long: the
+        stream callback only queues the chunk (live_stream), each session's worker feeds it, and LiveTranscriber
+        takes the pipeline's lock for each model call, so the recognizer still does one thing at a time (a
+        sentence of one tab between two partials of another, or of a file). While a file is being recognized a
+        dictation's audio waits in its inbox: late text, no lost audio."""
+        view = self.live_view
+        # One LiveState per browser session. Closing the tab mid-dictation saves it at once (live_unload, on
+        # Gradio's heartbeat); the delete_callback is the fallback for one that slipped past, when Gradio drops
+        # the closed session's State.
+        session = gr.State(None, delete_callback=self.live_expired)
+        # The status line says what is going on: no spinners or timers over the text (Gradio shows a stream's timer
+        # on its outputs even with show_progress hidden, so progress is pointed at the microphone, which shows none)
+        live: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": None}
+        live.update(show_progress="hidden", show_progress_on=audio)
+        options = [hotwords, itn, language, lang]
+        audio.start_recording(self.live_start, [session, *options], [session, *view.outputs(), mode], **live)
+        audio.stream(
+            self.live_stream,
+            [audio, session, *options],
+            [view.text, view.status, view.segments, session],
+            stream_every=LIVE_STREAM_EVERY_S,
+            time_limit=LIVE_TIME_LIMIT_S,
+            **live,
+        )
+        audio.stop_recording(self.live_stopping, [session, lang], [*view.outputs(), session, mode], **live)
 
     def _history_tab(self, lang: gr.Radio, tab: gr.Tab) -> dict[str, Any]:
         with gr.Row():

@@ -91,7 +91,10 @@ class WhisperEngine:
             initial_prompt=ZH_PROMPT if language == "zh" else None,
         )
         text = "".join(s.text for s in segments).strip()
-        return tidy_chinese(text) if language == "zh" else text
+        if language == "zh":
+            # on a clip with no words Whisper may answer with its own prompt: that is not speech
+            text = tidy_chinese(text).replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
+        return text
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         spans = self.vad.segments(audio)

@@ -20,6 +20,9 @@ def load_funasr_model(**kwargs):
         return AutoModel(**kwargs)
 
 
+VAD_CHUNK = 60 * SAMPLE_RATE
+
+
 class SpeechDetector:
     def __init__(self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int) -> None:
         self.model_dir = model_dir
@@ -38,11 +41,17 @@ class SpeechDetector:
         """Speech spans in seconds, in order."""
         if audio.size < SAMPLE_RATE // 100:  # under 10 ms: nothing a VAD frame can judge
             return []
-        result = self.model.generate(
-            input=audio, fs=SAMPLE_RATE, disable_pbar=True, max_end_silence_time=self.max_end_silence_ms
-        )
-        spans = result[0]["value"] if result else []
-        return [(start / 1000.0, end / 1000.0) for start, end in spans if end > start]
+        # Streamed a minute at a time: the whole-file call builds features for all of it at once
+        # (~570 MB for an hour), the streaming state stays the same size however long the audio is.
+        cache: dict = {}
+        spans, start = [], None
+        for i in range(0, audio.size, VAD_CHUNK):
+            for b, e in self.stream(audio[i : i + VAD_CHUNK], cache, is_final=i + VAD_CHUNK >= audio.size):
+                start = b if b is not None else start
+                if e is not None and start is not None and e > start:
+                    spans.append((start, e))
+                    start = None
+        return spans
 
     def stream(self, chunk: np.ndarray, cache: dict, is_final: bool) -> list[tuple[float | None, float | None]]:
         """Feed one chunk of a live stream (state kept in `cache`, one per stream). Returns the events it

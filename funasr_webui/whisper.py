@@ -104,21 +104,24 @@ class WhisperEngine:
         # Whisper pads every clip to 30 s, so decoding each sentence alone wastes most of the work: pack
         # neighbouring speech spans into ~30 s windows, then give each word back to the span it was spoken in.
         windows = pack_spans(spans, WINDOW_S)
-        segments_iter, _info = self.batched.transcribe(
-            audio,
-            language=language,
-            clip_timestamps=[{"start": s, "end": e} for s, e in windows],
-            batch_size=self.batch_size,
-            hotwords=" ".join(options.hotwords) or None,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-            without_timestamps=False,
-            word_timestamps=True,
-        )
         words = []
-        for seg in segments_iter:  # a generator: decoding happens batch by batch as it is read
-            words.extend(seg.words or [])
-            if options.progress:
-                options.progress(min(1.0, seg.end / windows[-1][1]))
+        # a few batches of windows per call: faster-whisper computes every window's features up front
+        group = self.batch_size * 4
+        for g in range(0, len(windows), group):
+            segments_iter, _info = self.batched.transcribe(
+                audio,
+                language=language,
+                clip_timestamps=[{"start": s, "end": e} for s, e in windows[g : g + group]],
+                batch_size=self.batch_size,
+                hotwords=" ".join(options.hotwords) or None,
+                initial_prompt=ZH_PROMPT if language == "zh" else None,
+                without_timestamps=False,
+                word_timestamps=True,
+            )
+            for seg in segments_iter:  # a generator: decoding happens batch by batch as it is read
+                words.extend(seg.words or [])
+                if options.progress:
+                    options.progress(min(1.0, seg.end / windows[-1][1]))
         segments = []
         for (start, end), span_words in zip(spans, assign_words(words, spans), strict=True):
             text = "".join(w.word for w in span_words).strip()

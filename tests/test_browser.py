@@ -6,7 +6,6 @@ are also written to docs/screenshots/ for the README.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -16,23 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from funasr_webui.history import audio_hash
-from funasr_webui.settings import PROJECT_ROOT
 from funasr_webui.transcript import Segment, Transcript
+from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, LAUNCH_ARGS, UPDATE_DOCS, VIEWPORT
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-DOCS_SHOTS = PROJECT_ROOT / "docs" / "screenshots"
-UPDATE_DOCS = os.environ.get("FUNASR_WEBUI_SCREENSHOTS") == "1"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-VIEWPORT = {"width": 1280, "height": 900}
 RECOGNITION_TIMEOUT_MS = 120_000  # a few seconds per clip here; generous for a busy CI machine
 TABS = ("single", "batch", "microphone", "history", "system")
 

@@ -7,7 +7,6 @@ docs/screenshots/live.png and live-zh.png for the README.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -24,8 +23,9 @@ import soundfile as sf
 from funasr_webui import webui
 from funasr_webui.engine import TranscribeOptions
 from funasr_webui.metrics import cer, strip_punctuation
-from funasr_webui.settings import PROJECT_ROOT
 from funasr_webui.transcript import Segment
+from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, UPDATE_DOCS, VIEWPORT
+from tests.browser_setup import LAUNCH_ARGS as BROWSER_ARGS
 
 # gr.Warning outside a running event is a Python warning: expected here, where callbacks are called directly
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -273,22 +273,7 @@ def test_live_events_have_their_own_concurrency_and_the_mode_switch_shows_one_wa
 
 # --------------------------------------------------------------------------- the real page
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-DOCS_SHOTS = PROJECT_ROOT / "docs" / "screenshots"
-UPDATE_DOCS = os.environ.get("FUNASR_WEBUI_SCREENSHOTS") == "1"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
-VIEWPORT = {"width": 1280, "height": 900}
+LAUNCH_ARGS = [*BROWSER_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 SENTENCE_TIMEOUT_S = 60  # Whisper base takes ~2 s a call on 2 cores, with Chromium drawing beside it
 
 

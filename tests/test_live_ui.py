@@ -229,10 +229,13 @@ def test_a_model_error_on_a_chunk_is_shown_and_the_dictation_goes_on(ui, monkeyp
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(ui.live, "feed", broken)
-    ui.live_stream((RATE, np.zeros(RATE // 2, np.int16)), session, "", True, "auto", "en", None)
-    settle(session)
-    out = ui.live_stream((RATE, np.zeros(RATE // 2, np.int16)), session, "", True, "auto", "en", None)
-    assert calls and out[S_STATUS].startswith("⚠ Something went wrong") and "RuntimeError" in out[S_STATUS]
+    # the worker may fail before or after the chunk's own answer is built: the error shows on one of the two
+    statuses = []
+    for _ in range(2):
+        statuses.append(ui.live_stream((RATE, np.zeros(RATE // 2, np.int16)), session, "", True, "auto", "en", None))
+        settle(session)
+    warned = [o[S_STATUS] for o in statuses if o[S_STATUS].startswith("⚠ Something went wrong")]
+    assert calls and warned and "RuntimeError" in warned[0], [o[S_STATUS] for o in statuses]
     settle(session)
     monkeypatch.undo()
     assert ui.live_stop(session, "en")[STATUS].startswith("ℹ")  # nothing said, nothing saved, no crash

@@ -42,10 +42,6 @@ class ParaformerEngine:
             device=device,
             ncpu=threads,
             fp16=fp16,
-            disable_update=True,
-            disable_log=True,
-            disable_pbar=True,
-            log_level="ERROR",
         )
         # two-pass live dictation: the streaming model gives partials chunk by chunk, the offline model finals
         self.streaming = None
@@ -54,10 +50,6 @@ class ParaformerEngine:
                 model=str(streaming_dir),
                 device=device,
                 ncpu=threads,
-                disable_update=True,
-                disable_log=True,
-                disable_pbar=True,
-                log_level="ERROR",
             )
         self.paths = {"model_path": str(asr_dir), "vad_model": str(vad_dir), "punc_model": str(punc_dir)}
         if streaming_dir is not None:

@@ -12,12 +12,14 @@ from .audio import SAMPLE_RATE
 
 
 def load_funasr_model(**kwargs):
-    """funasr.AutoModel(**kwargs). FunASR prints notices to stdout on import and load; they go to stderr so the
-    CLI's stdout carries only transcripts."""
+    """funasr.AutoModel(**kwargs), quiet and never checking for updates (this app may run air-gapped).
+    FunASR prints notices to stdout on import and load; they go to stderr so the CLI's stdout carries only
+    transcripts."""
+    quiet = {"disable_update": True, "disable_log": True, "disable_pbar": True, "log_level": "ERROR"}
     with contextlib.redirect_stdout(sys.stderr):
         from funasr import AutoModel
 
-        return AutoModel(**kwargs)
+        return AutoModel(**{**quiet, **kwargs})
 
 
 VAD_CHUNK = 60 * SAMPLE_RATE
@@ -29,10 +31,6 @@ class SpeechDetector:
         self.model = load_funasr_model(
             model=str(model_dir),
             device=device,
-            disable_update=True,
-            disable_log=True,
-            disable_pbar=True,
-            log_level="ERROR",
             max_single_segment_time=max_segment_ms,
         )
         self.max_end_silence_ms = max_end_silence_ms

@@ -4,7 +4,10 @@ function the page calls (LiveTranscriber.feed).
     python bench/bench_live.py [--chunk-ms 500] [--file tts/dev_long.wav]
 
 - partial delay: when a partial is shown, how long after the end of the audio it covers (a word spoken just
-  before that point waited this long; add up to one chunk for the browser's buffering);
+  before that point waited this long);
+- character delay: for each character of the reference (its end time spread evenly over its sentence's
+  span in the .json), how long after it was spoken the page first showed text covering it — "end of a
+  spoken word to its appearance", including the wait for the browser's chunk and for the next partial;
 - final delay: when a sentence is finalized, how long after the speaker stopped (VAD end of the utterance).
 """
 
@@ -48,6 +51,7 @@ def main() -> None:
     step = args.chunk_ms * 16
     state = live.start(TranscribeOptions())
     partial_delays, final_delays, behind = [], [], []
+    shown_covering: list[tuple[float, float]] = []  # (when shown, stream time covered) of every update
     last_partial, n_sentences = "", 0
     t0 = time.perf_counter()
     for i in range(0, pcm.size, step):
@@ -60,9 +64,11 @@ def main() -> None:
         shown = time.perf_counter() - t0
         if state.partial and state.partial != last_partial:
             partial_delays.append(shown - state.drafted_at)
+            shown_covering.append((shown, state.drafted_at))
         last_partial = state.partial
         for s in state.sentences[n_sentences:]:
             final_delays.append(shown - s.end)
+            shown_covering.append((shown, s.end))
         n_sentences = len(state.sentences)
     live.finish(state)
     for s in state.sentences[n_sentences:]:
@@ -70,7 +76,14 @@ def main() -> None:
     wall = time.perf_counter() - t0
 
     ref_file = (SHARED / args.file).with_suffix(".json")
-    score = cer(json.loads(ref_file.read_text(encoding="utf-8"))["text"], state.text) if ref_file.exists() else None
+    ref = json.loads(ref_file.read_text(encoding="utf-8")) if ref_file.exists() else None
+    score = cer(ref["text"], state.text) if ref else None
+    char_delays = []
+    for seg in ref["segments"] if ref else []:
+        n = len(seg["text"])
+        for k in range(n):
+            spoken = seg["start"] + (k + 1) / n * (seg["end"] - seg["start"])
+            char_delays.append(next((at - spoken for at, covered in shown_covering if covered >= spoken), wall))
     print(f"# Live dictation — {now()} — {machine()} — engine {args.engine}, chunks of {args.chunk_ms} ms\n")
     rows = [
         [
@@ -79,6 +92,13 @@ def main() -> None:
             f"{pct(partial_delays, 50):.2f}",
             f"{pct(partial_delays, 95):.2f}",
             f"{max(partial_delays, default=float('nan')):.2f}",
+        ],
+        [
+            "character delay: spoken → first shown (s)",
+            len(char_delays),
+            f"{pct(char_delays, 50):.2f}",
+            f"{pct(char_delays, 95):.2f}",
+            f"{max(char_delays, default=float('nan')):.2f}",
         ],
         [
             "final delay after speech ends (s)",

@@ -25,6 +25,7 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", type=Path, default=d.models_dir, help="where model folders live")
     p.add_argument("--db", type=Path, default=d.db, help="history database file")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="speech segments decoded together")
+    p.add_argument("--beam-size", type=int, default=d.beam_size, help="Whisper beams (1 = greedy, faster)")
     p.add_argument("--threads", type=int, default=d.threads, help="CPU threads for inference")
     p.add_argument("--offline", action="store_true", default=d.offline, help="never try to download models")
     p.add_argument("--fp16", action="store_true", default=d.fp16, help="half precision on CUDA")

@@ -63,7 +63,7 @@ def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
 
 class LiveTranscriber:
-    def __init__(self, pipeline: Pipeline, draft_every_s: float = 0.8, max_utterance_s: float = 20.0) -> None:
+    def __init__(self, pipeline: Pipeline, draft_every_s: float = 0.5, max_utterance_s: float = 20.0) -> None:
         self.pipeline = pipeline
         self.draft_every_s = draft_every_s  # bounds the partial re-decoding rate, so decoding keeps up
         self.max_utterance_s = max_utterance_s  # a monologue is cut into sentences of at most this length
@@ -90,7 +90,7 @@ class LiveTranscriber:
                     self._slice(state, state.utterance_start), state.options, final=False
                 )
             # the next partial waits longer when decoding is slow, so the stream never falls behind real time
-            state.draft_gap = max(self.draft_every_s, 1.5 * (time.perf_counter() - began))
+            state.draft_gap = max(self.draft_every_s, 1.25 * (time.perf_counter() - began))
             state.drafted_at = state.received
         self._trim(state)
         state.busy_s += time.perf_counter() - started

@@ -89,7 +89,13 @@ def build_engine(settings: Settings, device: str) -> EngineChoice:
         )
     else:
         engine = WhisperEngine(
-            models.embedded_whisper_dir(models_dir), vad, device, settings.threads, settings.fp16, settings.batch_size
+            models.embedded_whisper_dir(models_dir),
+            vad,
+            device,
+            settings.threads,
+            settings.fp16,
+            settings.batch_size,
+            settings.beam_size,
         )
     return EngineChoice(engine, vad, notice)
 

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     models_dir: Path = PROJECT_ROOT / "models"
     db: Path = PROJECT_ROOT / "history.db"
     batch_size: int = 8  # segments decoded together (whisper) / batch_size_s scale (paraformer)
+    beam_size: int = 5  # whisper beams for files and final live sentences (live partials are greedy)
     threads: int = os.cpu_count() or 1  # torch / CTranslate2 CPU threads
     offline: bool = False  # never try to download models
     fp16: bool = False  # half precision on CUDA (off by default: Paraformer is trained in fp32)

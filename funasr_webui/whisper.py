@@ -20,6 +20,17 @@ ZH_PROMPT = "以下是普通话的句子。"
 _HALF_TO_FULL = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；"})
 _CJK = r"[\u3400-\u9fff]"
 
+WINDOW_S = 30.0  # Whisper's input window
+MIN_WINDOW_S = 10.0  # a clip is encoded in a window this long at least ...
+PAD_S = 3.0  # ... with this much silence after the speech
+# A decode longer than this many tokens per second of speech (plus a margin) is looping, not transcribing.
+MAX_TOKENS_PER_S = 10
+MAX_TOKENS_MARGIN = 12
+_LOOP = re.compile(r"(\S.{6,}?)\1")  # the same 7+ characters twice in a row
+# faster-whisper's rule for a clip with no speech: the no-speech token is likely and the text is not
+NO_SPEECH_PROB = 0.6
+NO_SPEECH_LOGPROB = -1.0
+
 
 @functools.cache
 def _to_simplified() -> opencc.OpenCC:
@@ -40,21 +51,28 @@ class WhisperEngine:
     streaming = None  # no streaming model: live partials re-decode the open utterance
 
     def __init__(
-        self, model_dir: Path, vad: SpeechDetector, device: str, threads: int, fp16: bool, batch_size: int
+        self,
+        model_dir: Path,
+        vad: SpeechDetector,
+        device: str,
+        threads: int,
+        fp16: bool,
+        batch_size: int,
+        beam_size: int = 5,
     ) -> None:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         if device == "cuda":
             compute_type = "float16" if fp16 else "float32"
         else:
             compute_type = "int8"  # CTranslate2's int8 on CPU: ~2x faster than float32, same words on our refs
         self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type, cpu_threads=threads)
-        self.batched = BatchedInferencePipeline(self.model)
         self.vad = vad
         self.model_dir = model_dir
         self.device = device
         self.compute_type = compute_type
         self.batch_size = batch_size
+        self.beam_size = beam_size  # 5 costs ~15% more than greedy here (decoding is cheap next to encoding)
         self.model_name = f"whisper-base ({model_dir.name})"
         self.languages = tuple(sorted(self.model.supported_languages))
 
@@ -66,94 +84,117 @@ class WhisperEngine:
             "vad_model": str(self.vad.model_dir),
             "device": self.device,
             "compute_type": self.compute_type,
+            "beam_size": str(self.beam_size),
         }
-
-    def _detect_language(self, audio: np.ndarray, spans: list[tuple[float, float]]) -> str:
-        start, end = spans[0]
-        clip = audio[int(start * SAMPLE_RATE) : int(min(end, start + 30) * SAMPLE_RATE)]
-        language, _prob, _all = self.model.detect_language(clip)
-        return language
-
-    def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str:
-        """Text of one short utterance (live dictation): no VAD, and a window cut to the audio's length instead
-        of Whisper's 30 s, which makes it several times cheaper. Partials decode greedily; finals with beams."""
-        language = options.language or "zh"
-        clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
-        segments, _info = self.model.transcribe(
-            clip,
-            language=language,
-            beam_size=5 if final else 1,
-            vad_filter=False,
-            without_timestamps=True,
-            condition_on_previous_text=False,
-            chunk_length=int(min(WINDOW_S, max(5, math.ceil(clip.size / SAMPLE_RATE) + 1))),
-            hotwords=" ".join(options.hotwords) or None,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-        )
-        text = "".join(s.text for s in segments).strip()
-        if language == "zh":
-            # on a clip with no words Whisper may answer with its own prompt: that is not speech
-            text = tidy_chinese(text).replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
-        return text
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         spans = self.vad.segments(audio)
         if not spans:
             return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
-        language = options.language or self._detect_language(audio, spans)
-        # Whisper pads every clip to 30 s, so decoding each sentence alone wastes most of the work: pack
-        # neighbouring speech spans into ~30 s windows, then give each word back to the span it was spoken in.
-        windows = pack_spans(spans, WINDOW_S)
-        words = []
-        # a few batches of windows per call: faster-whisper computes every window's features up front
-        group = self.batch_size * 4
-        for g in range(0, len(windows), group):
-            segments_iter, _info = self.batched.transcribe(
-                audio,
-                language=language,
-                clip_timestamps=[{"start": s, "end": e} for s, e in windows[g : g + group]],
-                batch_size=self.batch_size,
-                hotwords=" ".join(options.hotwords) or None,
-                initial_prompt=ZH_PROMPT if language == "zh" else None,
-                without_timestamps=False,
-                word_timestamps=True,
-            )
-            for seg in segments_iter:  # a generator: decoding happens batch by batch as it is read
-                words.extend(seg.words or [])
-                if options.progress:
-                    options.progress(min(1.0, seg.end / windows[-1][1]))
-        segments = []
-        for (start, end), span_words in zip(spans, assign_words(words, spans), strict=True):
-            text = "".join(w.word for w in span_words).strip()
-            if language == "zh":
-                text = tidy_chinese(text)
-            if text:
-                segments.append(Segment(start=round(start, 3), end=round(end, 3), text=text))
+        clips = [audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in spans]
+        language = options.language or self.detect_language(clips)
+        # Each sentence is decoded on its own, so its times are VAD's; sentences of similar length share a batch,
+        # since a batch is encoded in one window as long as its longest clip.
+        order = sorted(range(len(clips)), key=lambda i: clips[i].size)
+        texts = [""] * len(clips)
+        done, total = 0.0, sum(c.size for c in clips)
+        for g in range(0, len(order), self.batch_size):
+            group = order[g : g + self.batch_size]
+            decoded = self.decode([clips[i] for i in group], language, options.hotwords, self.beam_size)
+            for i, text in zip(group, decoded, strict=True):
+                texts[i] = text
+                done += clips[i].size
+            if options.progress:
+                options.progress(done / total)
+        segments = [
+            Segment(start=round(start, 3), end=round(end, 3), text=text)
+            for (start, end), text in zip(spans, texts, strict=True)
+            if text
+        ]
         joiner = "" if language in ("zh", "ja", "ko", "yue") else " "
         text = joiner.join(s.text for s in segments)
         # Whisper punctuates as it decodes: there is no separate unpunctuated pass to report
         return EngineResult(text=text, raw_text=text, segments=segments, language=language)
 
+    def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str:
+        """Text of one short utterance (live dictation): partials decode greedily (they are redone every half
+        second), a final sentence with the file path's beams."""
+        clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
+        return self.decode([clip], options.language or "zh", options.hotwords, self.beam_size if final else 1)[0]
 
-WINDOW_S = 30.0  # Whisper's input window
+    def detect_language(self, clips: list[np.ndarray]) -> str:
+        """Language of the first ~10 s of speech, from one encoder pass over a window cut to it."""
+        take, size = [], 0
+        for clip in clips:
+            take.append(clip)
+            size += clip.size
+            if size >= MIN_WINDOW_S * SAMPLE_RATE:
+                break
+        speech = np.concatenate(take)[: int((WINDOW_S - PAD_S) * SAMPLE_RATE)]
+        encoded = self.model.encode(self._features([speech]))
+        return self.model.model.detect_language(encoded)[0][0][0][2:-2]  # "<|zh|>" -> "zh"
 
+    def decode(self, clips: list[np.ndarray], language: str, hotwords: list[str], beam_size: int) -> list[str]:
+        """Text of each clip (at most 30 s of speech), decoded together.
 
-def pack_spans(spans: list[tuple[float, float]], window: float) -> list[tuple[float, float]]:
-    """Group consecutive speech spans into windows no longer than `window` seconds (a longer span stands alone)."""
-    windows: list[tuple[float, float]] = []
-    for start, end in spans:
-        if windows and end - windows[-1][0] <= window:
-            windows[-1] = (windows[-1][0], end)
-        else:
-            windows.append((start, end))
-    return windows
+        faster-whisper pads every clip to Whisper's 30 s window; here a batch is encoded in a window cut to its
+        longest clip plus a little silence, several times cheaper for sentences of a few seconds. A clip whose
+        decode loops (a known failure of short windows) is decoded again in the full 30 s window."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
 
+        model = self.model
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+        context = tokenizer.encode(" " + ZH_PROMPT) if language == "zh" else []
+        prompt = model.get_prompt(tokenizer, context, without_timestamps=True, hotwords=" ".join(hotwords) or None)
+        suppress = get_suppressed_tokens(tokenizer, [-1])
 
-def assign_words(words: list, spans: list[tuple[float, float]]) -> list[list]:
-    """Each word goes to the speech span nearest its midpoint (words are in time order)."""
-    groups: list[list] = [[] for _ in spans]
-    for word in words:
-        mid = (word.start + word.end) / 2
-        best = min(range(len(spans)), key=lambda i: max(spans[i][0] - mid, mid - spans[i][1], 0.0))
-        groups[best].append(word)
-    return groups
+        def generate(batch: list[np.ndarray], window: float | None) -> list[tuple[str, bool]]:
+            """(text, looping) of each clip."""
+            longest = max(c.size for c in batch) / SAMPLE_RATE
+            limit = min(model.max_length, len(prompt) + MAX_TOKENS_MARGIN + int(MAX_TOKENS_PER_S * longest))
+            results = model.model.generate(
+                model.encode(self._features(batch, window)),
+                [prompt] * len(batch),
+                beam_size=beam_size,
+                max_length=limit,
+                suppress_blank=True,
+                suppress_tokens=suppress,
+                return_scores=True,
+                return_no_speech_prob=True,
+            )
+            out = []
+            for r in results:
+                tokens = [t for t in r.sequences_ids[0] if t < tokenizer.eot]
+                if r.no_speech_prob > NO_SPEECH_PROB and r.scores[0] < NO_SPEECH_LOGPROB:  # scores: mean log-prob
+                    out.append(("", False))
+                    continue
+                text = self._tidy(tokenizer.decode(tokens), language)
+                hit_limit = len(prompt) + len(tokens) >= limit
+                out.append((text, hit_limit or _LOOP.search(text.replace(" ", "")) is not None))
+            return out
+
+        clips = [c[: int(WINDOW_S * SAMPLE_RATE)] for c in clips]
+        decoded = generate(clips, None)
+        for i, (_text, looping) in enumerate(decoded):
+            if looping:
+                decoded[i] = generate([clips[i]], WINDOW_S)[0]
+        return [text for text, _looping in decoded]
+
+    def _features(self, clips: list[np.ndarray], window: float | None = None) -> np.ndarray:
+        """Log-mel features of each clip padded with silence to one window: the given one, else the longest
+        clip plus PAD_S, at least MIN_WINDOW_S, at most Whisper's 30 s."""
+        longest = max(c.size for c in clips) / SAMPLE_RATE
+        window = window or min(WINDOW_S, max(MIN_WINDOW_S, math.ceil(longest + PAD_S)))
+        samples = int(window * SAMPLE_RATE)
+        frames = samples // self.model.feature_extractor.hop_length
+        padded = [np.pad(c[:samples], (0, samples - min(samples, c.size))) for c in clips]
+        return np.stack([self.model.feature_extractor(p)[:, :frames] for p in padded])
+
+    @staticmethod
+    def _tidy(text: str, language: str) -> str:
+        text = text.strip()
+        if language == "zh":
+            # on a clip with no words Whisper may answer with its own prompt: that is not speech
+            text = tidy_chinese(text).replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
+        return text

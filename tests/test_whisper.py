@@ -10,7 +10,7 @@ import pytest
 
 from funasr_webui.engine import TranscribeOptions
 from funasr_webui.metrics import cer, strip_punctuation
-from funasr_webui.whisper import assign_words, pack_spans, tidy_chinese
+from funasr_webui.whisper import tidy_chinese
 
 
 def test_hotword_fixes_a_proper_noun(whisper_pipeline, shared_audio: Path) -> None:
@@ -56,20 +56,26 @@ def test_one_millisecond_is_not_an_error(whisper_pipeline) -> None:
     assert t.text == ""
 
 
-def test_pack_spans_keeps_windows_under_30_s() -> None:
-    spans = [(0.0, 10.0), (11.0, 25.0), (26.0, 40.0), (41.0, 80.0), (81.0, 82.0)]
-    assert pack_spans(spans, 30.0) == [(0.0, 25.0), (26.0, 40.0), (41.0, 80.0), (81.0, 82.0)]
+@pytest.mark.parametrize(("seconds", "frames"), [(0.5, 1000), (4.6, 1000), (12.2, 1600), (27.5, 3000), (40.0, 3000)])
+def test_a_batch_is_encoded_in_a_window_cut_to_its_longest_clip(whisper_pipeline, seconds, frames) -> None:
+    engine = whisper_pipeline.engine
+    clips = [np.zeros(int(seconds * 16000), np.float32), np.zeros(8000, np.float32)]
+    assert engine._features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
 
 
-def test_assign_words_by_midpoint() -> None:
-    class W:
-        def __init__(self, start: float, end: float) -> None:
-            self.start, self.end = start, end
+def test_live_decoding_leaves_the_shared_model_as_it_was(whisper_pipeline, shared_audio: Path) -> None:
+    # faster-whisper's chunk_length option rewrites the shared feature extractor; a live decode must not
+    from funasr_webui.audio import decode_audio
 
-    spans = [(0.0, 2.0), (3.0, 5.0)]
-    words = [W(0.1, 0.5), W(1.9, 2.4), W(2.6, 3.2), W(4.0, 6.0)]
-    groups = assign_words(words, spans)
-    assert [len(g) for g in groups] == [2, 2]
+    audio = decode_audio(shared_audio / "tts" / "d03.wav")
+    text = whisper_pipeline.engine.transcribe_utterance(audio, TranscribeOptions(language="zh"), final=False)
+    assert cer("请把这份文件发给张经理。", text) <= 0.2, text
+    assert whisper_pipeline.engine.model.feature_extractor.nb_max_frames == 3000
+
+
+def test_five_beams_by_default(whisper_pipeline) -> None:
+    assert whisper_pipeline.engine.beam_size == 5
+    assert whisper_pipeline.engine.describe()["beam_size"] == "5"
 
 
 @pytest.mark.parametrize(

@@ -692,7 +692,10 @@ class HistoryFilters:
     date_to: Annotated[str | None, Query(description="ISO date (whole day included) or date-time")] = None
     engine: Annotated[str | None, Query(description="paraformer or whisper")] = None
     source: Annotated[str | None, Query(description="api, microphone, or a file name")] = None
-    status: Literal["done", "failed"] | None = None
+    status: Annotated[
+        Literal["done", "failed", "interrupted"] | None,
+        Query(description="interrupted: cut short by a server stop (crash, kill, power cut) before it finished"),
+    ] = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {

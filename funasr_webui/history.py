@@ -1,14 +1,18 @@
 """Transcription history: the one module that owns the SQLite database (nothing else writes SQL).
 
-Layout (schema version 2, see MIGRATIONS):
+Layout (schema version 3, see MIGRATIONS):
 - ``records``: one small row per transcription (metadata, status, error). Kept lean so filter scans,
-  counts and stats never touch the large text columns.
+  counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
 - ``fts_text``: FTS5 trigram index over ``bodies.text`` (substring search for queries of 3+ characters).
 - ``fts_grams``: FTS5 unicode61 index over ``bodies.grams``, a stored column holding every distinct
   character and every distinct pair of adjacent characters of each alphanumeric run of the text.
   A 2-character query is one token match, a 1-character query too (the trigram index cannot answer
   those). Both FTS tables use external content and are kept in sync by triggers on ``bodies``.
+- ``jobs``: transcriptions in progress, one row each from the moment the audio has decoded until its record
+  is written (the job row is deleted in the record's own transaction). A job whose owner process is gone
+  (killed, crashed, power cut) becomes an ``interrupted`` record the next time a store opens the file.
+  Records never hold a half-done transcription, so searches, lists, stats and exports need no extra filter.
 
 Search: a query is split on whitespace ("double quotes" keep a phrase together); every term must
 match. Terms of 3+ characters go to the trigram index as FTS5 phrases, shorter ones to the grams index;
@@ -25,6 +29,8 @@ that whole day.
 Concurrency: one connection per thread (and per process: connections inherited through fork are
 dropped, never closed). WAL mode, a 30 s busy timeout, and every write in ``BEGIN IMMEDIATE`` (retried
 while the database is busy), so writers queue instead of failing with "database is locked".
+A job names its owner by pid and a token (boot id + the process's start time from /proc), so a job of
+another live process sharing the file is never taken for an interrupted one, even once a pid is reused.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,7 +61,9 @@ from .writers import FORMATS, render
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "history.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+STATUSES = ("done", "failed", "interrupted")
+INTERRUPTED_ERROR = "interrupted: the server stopped before this transcription finished"
 BUSY_TIMEOUT_S = 30.0
 COUNT_CAP = 1000  # search counts matches up to this many; Page.total_exact says whether it was reached
 PROBE_ROWS = 2000  # ids read per step of a search (see HistoryStore._select)
@@ -206,6 +215,61 @@ def _is_busy(e: sqlite3.OperationalError) -> bool:
     return "locked" in msg or "busy" in msg
 
 
+def _proc_start(pid: int) -> str | None:
+    """A running process's start time (clock ticks after boot) from /proc; None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no such process, or no /proc on this system
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name, in parentheses, may hold anything
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie has finished; only its parent has not noticed
+        return None
+    return fields[19]
+
+
+_BOOT_ID: list[str] = []  # read once
+_OWNER_TOKENS: dict[int, str] = {}  # pid -> this process's token (a forked child gets its own)
+
+
+def _boot_id() -> str:
+    if not _BOOT_ID:
+        try:
+            _BOOT_ID.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            _BOOT_ID.append("")
+    return _BOOT_ID[0]
+
+
+def _owner() -> tuple[int, str]:
+    """This process as a job owner: its pid and a token naming this very process (not a later one with its pid)."""
+    pid = os.getpid()
+    if pid not in _OWNER_TOKENS:
+        start = _proc_start(pid)
+        _OWNER_TOKENS[pid] = f"{_boot_id()}/{start}" if start is not None else f"random/{uuid.uuid4().hex}"
+    return pid, _OWNER_TOKENS[pid]
+
+
+def _owner_alive(pid: int, token: str) -> bool:
+    """Whether the process that started a job still runs."""
+    me, mine = _owner()
+    if pid == me:
+        return token == mine  # our pid but another token: a process before a restart that reused the pid
+    if pid <= 0:
+        return False
+    if not token.startswith("random/"):
+        start = _proc_start(pid)
+        return start is not None and token == f"{_boot_id()}/{start}"
+    if os.name != "posix":  # no /proc and no harmless signal 0 (Windows): never take another's job for dead
+        return True
+    try:  # no /proc where it was started (macOS): the pid alone tells
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: a live process of another user
+        return True
+    return True
+
+
 def _safe_name(source: str, limit: int = 60) -> str:
     """A file-name-safe rendering of a user-supplied source (for zip entry names only)."""
     base = re.split(r"[\\/]", source)[-1]
@@ -236,7 +300,7 @@ class Record:
     segments: list[Segment]
     elapsed: float
     rtf: float
-    status: str  # "done" or "failed"
+    status: str  # "done", "failed" or "interrupted" (its process stopped before it finished)
     error: str
     audio_file: Path | None  # kept copy of the audio, or None
     settings_key: str
@@ -280,6 +344,15 @@ class Record:
             "raw_text": self.raw_text,
             "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in self.segments],
         }
+
+
+@dataclass
+class Interrupted:
+    """A transcription a stopped process left unfinished, found when the store opened; now an 'interrupted' record."""
+
+    record_id: int
+    source: str
+    name: str  # the file's own name: for an API upload (source "api") the name it was uploaded with
 
 
 @dataclass
@@ -412,7 +485,79 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
+_V3_RECORDS = """CREATE TABLE records_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so audio copies named by id stay unique
+    created_at TEXT NOT NULL,              -- UTC 'YYYY-MM-DDTHH:MM:SS.ffffffZ', non-decreasing with id
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed', 'interrupted')),
+    source TEXT NOT NULL,                  -- file name, 'microphone' or 'api'; never used as a path
+    audio_hash TEXT NOT NULL,              -- sha256 of the audio content
+    settings_key TEXT NOT NULL,
+    duration REAL NOT NULL DEFAULT 0,
+    elapsed REAL NOT NULL DEFAULT 0,
+    rtf REAL NOT NULL DEFAULT 0,
+    engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    language TEXT NOT NULL DEFAULT '',
+    hotwords TEXT NOT NULL DEFAULT '[]',   -- JSON list of strings
+    itn INTEGER NOT NULL DEFAULT 1,
+    error TEXT NOT NULL DEFAULT '',
+    audio_file TEXT                        -- name inside the audio folder, NULL when not kept
+)"""
+_V3_RECORD_COLUMNS = (
+    "id, created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
+    " engine, model, device, language, hotwords, itn, error, audio_file"
+)
+_V3_INDEXES = [
+    "CREATE INDEX records_created ON records(created_at)",
+    "CREATE INDEX records_engine ON records(engine)",
+    "CREATE INDEX records_source ON records(source)",
+    "CREATE INDEX records_status ON records(status, id, duration)",
+    "CREATE INDEX records_hash ON records(audio_hash, settings_key)",
+]
+_V3_JOBS = """CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a job id always means the same transcription
+    started_at TEXT NOT NULL,              -- UTC, as records.created_at
+    owner_pid INTEGER NOT NULL,            -- the process transcribing
+    owner_token TEXT NOT NULL,             -- boot id + that process's start time: a reused pid is not the owner
+    source TEXT NOT NULL,                  -- the record's source to be
+    name TEXT NOT NULL DEFAULT '',         -- the file's own name (an API upload's source is just 'api')
+    audio_hash TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    duration REAL NOT NULL DEFAULT 0,
+    engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    language TEXT NOT NULL DEFAULT '',
+    hotwords TEXT NOT NULL DEFAULT '[]',
+    itn INTEGER NOT NULL DEFAULT 1
+)"""
+
+
+def _migrate_3(conn: sqlite3.Connection) -> None:
+    """Status 'interrupted' and the jobs table.
+
+    SQLite cannot change a CHECK constraint, so ``records`` is rebuilt (SQLite's documented recipe: new table,
+    copy, drop, rename), inside the migration's transaction with foreign keys off (see _init_db) so that the
+    drop does not cascade to ``bodies``. Ids and the AUTOINCREMENT counter are kept; ``bodies``, both FTS
+    indexes and their triggers hang on ``bodies`` and are not touched.
+    """
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+    conn.execute(_V3_RECORDS)
+    conn.execute(f"INSERT INTO records_v3 ({_V3_RECORD_COLUMNS}) SELECT {_V3_RECORD_COLUMNS} FROM records")
+    conn.execute("DROP TABLE records")  # its indexes go with it
+    conn.execute("ALTER TABLE records_v3 RENAME TO records")
+    for sql in _V3_INDEXES:
+        conn.execute(sql)
+    # The counter as it was (a deleted newest record's id stays used), never below the largest id.
+    top = max(row[0] if row else 0, conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0])
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'records'")
+    if top:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?)", (top,))
+    conn.execute(_V3_JOBS)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -498,12 +643,19 @@ class HistoryStore:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
+        self._stale_jobs: set[int] = set()  # jobs whose cancel failed (e.g. a full disk); dropped by the next job
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._init_db()
         except BaseException:
             self.close()
             raise
+        # Transcriptions a stopped process left unfinished, now 'interrupted' records (for the start-up report).
+        self.interrupted: list[Interrupted] = []
+        try:
+            self.interrupted = self.reap_interrupted()
+        except sqlite3.Error as e:  # a read-only or full database still opens; a later open reports them
+            log.warning("could not mark interrupted transcriptions in %s: %s", self.db_path, e)
         if keep_days is not None and keep_days > 0:
             self.purge(keep_days)
 
@@ -605,12 +757,20 @@ class HistoryStore:
             )
         if version == SCHEMA_VERSION:
             return
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
-            for v in range(version, SCHEMA_VERSION):
-                log.info("migrating history database %s to schema version %d", self.db_path, v + 1)
-                MIGRATIONS[v](conn)
-                conn.execute(f"PRAGMA user_version = {v + 1}")
+        # Foreign keys off while migrating: a table rebuild drops a parent table, which must not cascade.
+        # The pragma is a no-op inside a transaction, so it is set around it, and checked before commit.
+        conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self._write() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+                for v in range(version, SCHEMA_VERSION):
+                    log.info("migrating history database %s to schema version %d", self.db_path, v + 1)
+                    MIGRATIONS[v](conn)
+                    conn.execute(f"PRAGMA user_version = {v + 1}")
+                if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise RuntimeError(f"migrating {self.db_path} broke a foreign key; nothing was changed")
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         with self._lock:
@@ -692,16 +852,19 @@ class HistoryStore:
         audio_hash: str,
         audio_path: str | os.PathLike[str] | None = None,
         settings_key: str | None = None,
+        job: int | None = None,
     ) -> int:
         """Save a finished transcription; returns its id. With keep_audio, copies ``audio_path``.
 
         ``settings_key`` defaults to the key of the transcript's own settings; pass the key of the
         requested settings when they differ (e.g. language "auto" but the transcript says "zh").
+        ``job``: the job (see start_job) this record ends, deleted in the same transaction.
         """
         t = transcript
         key = settings_key or _key_of(t)
         gram_text = grams(_clean(t.text))  # CPU work outside the write lock
         with self._write() as conn:
+            self._end_job(conn, job)
             rid = self._insert(
                 conn,
                 self._created_floor(conn),
@@ -759,8 +922,9 @@ class HistoryStore:
         language: str = "",
         duration: float = 0.0,
         elapsed: float = 0.0,
+        job: int | None = None,
     ) -> int:
-        """Save a failed transcription with its error; returns its id."""
+        """Save a failed transcription with its error; returns its id. ``job``: as for ``add``."""
         t = Transcript(
             text="",
             raw_text="",
@@ -774,6 +938,7 @@ class HistoryStore:
             itn=itn,
         )
         with self._write() as conn:
+            self._end_job(conn, job)
             return self._insert(
                 conn,
                 self._created_floor(conn),
@@ -785,6 +950,116 @@ class HistoryStore:
                 error=error,
                 gram_text="",
             )
+
+    # ---- jobs: transcriptions in progress
+
+    def start_job(
+        self,
+        *,
+        source: str,
+        audio_hash: str,
+        settings_key: str,
+        name: str = "",
+        engine: str = "",
+        model: str = "",
+        device: str = "",
+        hotwords: str | Iterable[str] = (),
+        itn: bool = True,
+        language: str = "",
+        duration: float = 0.0,
+    ) -> int:
+        """Note a transcription that has begun; returns its job id. ``name``: the file's name when the
+        source is not (an API upload), so that a report of it can name the file.
+
+        ``add``/``add_failure`` with ``job=`` turn it into its record; ``cancel_job`` drops it. A job left
+        behind by a process that died becomes an 'interrupted' record when a store next opens the file.
+        """
+        pid, token = _owner()
+        stale = sorted(self._stale_jobs)
+        with self._write() as conn:
+            for job in stale:
+                self._end_job(conn, job)
+            cur = conn.execute(
+                "INSERT INTO jobs (started_at, owner_pid, owner_token, source, name, audio_hash, settings_key,"
+                " duration, engine, model, device, language, hotwords, itn) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    _ts(_utc_now()),
+                    pid,
+                    token,
+                    _clean(source)[:MAX_SOURCE_CHARS],
+                    _clean(name or source)[:MAX_SOURCE_CHARS],
+                    audio_hash,
+                    settings_key,
+                    float(duration),
+                    _clean(engine),
+                    _clean(model),
+                    _clean(device),
+                    _clean(language),
+                    json.dumps(_hotword_list(hotwords), ensure_ascii=False),
+                    int(bool(itn)),
+                ),
+            )
+        self._stale_jobs.difference_update(stale)
+        return int(cur.lastrowid or 0)
+
+    def cancel_job(self, job: int) -> None:
+        """Drop a job without a record (input refused, nothing said, or its record could not be saved)."""
+        try:
+            with self._write() as conn:
+                self._end_job(conn, job)
+        except sqlite3.Error:
+            self._stale_jobs.add(job)  # a job of a live process is never reaped: the next start_job drops it
+            raise
+
+    @staticmethod
+    def _end_job(conn: sqlite3.Connection, job: int | None) -> None:
+        if job is not None:
+            conn.execute("DELETE FROM jobs WHERE id = ?", (int(job),))
+
+    def reap_interrupted(self) -> list[Interrupted]:
+        """Turn the jobs of processes that are gone into 'interrupted' records; returns what was turned.
+
+        Called when the store opens. Jobs of live processes (this one, or another server or CLI sharing the
+        file) are left alone. Writes nothing when there is nothing to reap, so a read-only file still opens.
+        """
+        with self._read() as conn:
+            if all(_owner_alive(pid, token) for pid, token in conn.execute("SELECT owner_pid, owner_token FROM jobs")):
+                return []
+        found = []
+        with self._write() as conn:  # read again under the write lock: another process may have reaped them
+            floor = self._created_floor(conn)
+            cur = conn.cursor()
+            cur.row_factory = sqlite3.Row
+            for job in cur.execute("SELECT * FROM jobs ORDER BY id").fetchall():
+                if _owner_alive(job["owner_pid"], job["owner_token"]):
+                    continue
+                t = Transcript(
+                    text="",
+                    raw_text="",
+                    language=job["language"],
+                    duration=job["duration"],
+                    engine=job["engine"],
+                    model=job["model"],
+                    device=job["device"],
+                    hotwords=json.loads(job["hotwords"] or "[]"),
+                    itn=bool(job["itn"]),
+                )
+                rid = self._insert(
+                    conn,
+                    floor,
+                    status="interrupted",
+                    source=job["source"],
+                    audio_hash=job["audio_hash"],
+                    key=job["settings_key"],
+                    t=t,
+                    # an upload's own name is kept in the error: its source says only "api"
+                    error=INTERRUPTED_ERROR + (f" ({job['name']})" if job["name"] != job["source"] else ""),
+                    gram_text="",
+                    created_at=_parse_ts(job["started_at"]),
+                )
+                self._end_job(conn, job["id"])
+                found.append(Interrupted(rid, job["source"], job["name"]))
+        return found
 
     def _keep_audio_copy(self, rid: int, src: Path) -> None:
         # Named by id only: the user's file name never becomes part of a path.
@@ -1152,7 +1427,9 @@ class HistoryStore:
     # ---- maintenance
 
     def stats(self) -> dict[str, Any]:
-        """count, done, failed, audio_hours, db_bytes (database + WAL), audio_bytes (kept copies)."""
+        """count, done, failed, interrupted, audio_hours, db_bytes (database + WAL), audio_bytes (kept copies).
+
+        Transcriptions still running are jobs, not records: they are not counted."""
         with self._read() as conn:
             by_status = {
                 s: (n, d or 0.0)
@@ -1168,6 +1445,7 @@ class HistoryStore:
             "count": sum(n for n, _ in by_status.values()),
             "done": by_status.get("done", (0, 0.0))[0],
             "failed": by_status.get("failed", (0, 0.0))[0],
+            "interrupted": by_status.get("interrupted", (0, 0.0))[0],
             "audio_hours": sum(d for _, d in by_status.values()) / 3600.0,
             "db_bytes": page_count * page_size + (wal.stat().st_size if wal.exists() else 0),
             "audio_bytes": audio_bytes,
@@ -1181,7 +1459,10 @@ def _key_of(t: Transcript) -> str:
 __all__ = [
     "DEFAULT_DB",
     "EXPORT_FORMATS",
+    "INTERRUPTED_ERROR",
+    "STATUSES",
     "HistoryStore",
+    "Interrupted",
     "Page",
     "Record",
     "audio_hash",

@@ -16,7 +16,7 @@ import unicodedata
 from pathlib import Path
 from typing import TextIO
 
-from .history import DEFAULT_DB, EXPORT_FORMATS, HistoryStore, Page, Record
+from .history import DEFAULT_DB, EXPORT_FORMATS, STATUSES, HistoryStore, Page, Record
 from .writers import FORMATS, render
 
 
@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     filters.add_argument("--to", dest="date_to", metavar="DATE", help="created on or before (YYYY-MM-DD, local)")
     filters.add_argument("--engine", help="only this engine")
     filters.add_argument("--source", help="only this source (file name, microphone, api)")
-    filters.add_argument("--status", choices=["done", "failed"], help="only done or failed records")
+    filters.add_argument(
+        "--status", choices=STATUSES, help="only done, failed, or interrupted records (cut short by a server stop)"
+    )
 
     paging = argparse.ArgumentParser(add_help=False)
     paging.add_argument("--limit", type=int, default=20, help="records per page (default 20)")
@@ -120,7 +122,7 @@ def _show(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     fields = [
         ("id", rec.id),
         ("created", created),
-        ("status", rec.status + (f": {rec.error}" if rec.error else "")),
+        ("status", rec.status + (f": {_problem(rec)}" if rec.error else "")),
         ("source", rec.source),
         ("engine", f"{rec.engine} {rec.model} on {rec.device or '?'}"),
         ("language", rec.language or "-"),
@@ -163,7 +165,8 @@ def _purge(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
 def _stats(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     st = store.stats()
     print(f"database:    {store.db_path}", file=out)
-    print(f"records:     {st['count']} ({st['done']} done, {st['failed']} failed)", file=out)
+    interrupted = f", {st['interrupted']} interrupted" if st["interrupted"] else ""
+    print(f"records:     {st['count']} ({st['done']} done, {st['failed']} failed{interrupted})", file=out)
     print(f"audio:       {st['audio_hours']:.2f} hours", file=out)
     print(f"size:        {st['db_bytes'] / 2**20:.1f} MiB", file=out)
     if st["audio_bytes"]:
@@ -227,9 +230,14 @@ def _fit(s: str, cols: int) -> str:
     return s + " " * (cols - _width(s))
 
 
+def _problem(rec: Record) -> str:
+    """Why a record has no transcript, without the status the error may start with ("interrupted: ...")."""
+    return rec.error.removeprefix(rec.status + ": ")
+
+
 def _row(rec: Record) -> str:
     created = rec.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    text = rec.text if rec.status == "done" else f"[failed] {rec.error}"
+    text = rec.text if rec.status == "done" else f"[{rec.status}] {_problem(rec)}"
     return (
         f"{rec.id:>7}  {created}  {rec.duration:>7.1f}s  {_fit(rec.engine, 10)}  {_fit(rec.source, 24)}  "
         f"{_fit(text, 50).rstrip()}"

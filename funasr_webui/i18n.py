@@ -136,6 +136,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "st_running": ("working…", "识别中…"),
     "st_done": ("done", "完成"),
     "st_failed": ("failed: {reason}", "失败：{reason}"),
+    "st_interrupted": (
+        "interrupted: the server stopped before this file finished",
+        "已中断：服务在识别完成前停止了",
+    ),
     "msg_no_files": ("Please choose files first.", "请先选择文件。"),
     "msg_too_many_files": (
         "Too many files: {count} chosen, at most {max} at a time. Please split them into smaller batches.",
@@ -212,6 +216,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "src_api": ("API", "API"),
     "status_done": ("Done", "完成"),
     "status_failed": ("Failed", "失败"),
+    "status_interrupted": ("Interrupted", "已中断"),
     "hist_search_btn": ("Search", "搜索"),
     "hist_last7": ("Last 7 days", "最近 7 天"),
     "hist_clear": ("Clear filters", "清除筛选"),
@@ -241,6 +246,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "msg_select_first": ("Select a transcript in the table first.", "请先在表格中选择一条记录。"),
     "msg_bad_date": ("Dates must look like 2024-05-31.", "日期格式应为 2024-05-31。"),
     "msg_record_failed": ("This file could not be transcribed: {error}", "这个文件识别失败：{error}"),
+    "msg_record_interrupted": (
+        "Interrupted: the server stopped (crash, power cut or restart) before this transcription finished. "
+        "Transcribe the file again.",
+        "已中断：识别完成前服务停止了（崩溃、断电或重启）。请重新识别这个文件。",
+    ),
     "hist_export_title": ("Export or clean up", "导出与清理"),
     "hist_export_format": ("Export format", "导出格式"),
     "hist_export": ("Export the transcripts found", "导出当前筛选结果"),

@@ -1,15 +1,21 @@
-"""The service functions every entry point calls (web page, batch, microphone, CLI, API): transcribe and save."""
+"""The service functions every entry point calls (web page, batch, microphone, CLI, API): transcribe and save.
+
+Each transcription is a job in the history from the moment its audio has decoded until its record is saved, so
+one cut short by a crash is reported after the restart ('interrupted'). Input refused before that leaves no job.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .audio import AudioError
+from .audio import SAMPLE_RATE, AudioError
 from .engine import TranscribeOptions, parse_hotwords
 from .errors import UserError
 from .history import HistoryStore, Record, audio_hash, settings_key
@@ -65,47 +71,125 @@ class TranscriptionService:
         return self.history.find_previous(audio_hash(Path(path)), self.key(options))
 
     def transcribe_file(self, path: str | Path, *, name: str, source: str, options: TranscribeOptions) -> Outcome:
-        """Decode, transcribe and save one file. Bad input raises UserError after a failed record is saved."""
+        """Decode, transcribe and save one file. A file that cannot be decoded raises UserError after a failed
+        record is saved; nothing else of it is kept."""
         path = Path(path)
         digest = audio_hash(path)
+        started = time.perf_counter()
         try:
-            transcript = self.pipeline.transcribe_file(path, options, name=name)
+            audio = self.pipeline.decode(path, name)
         except AudioError as e:
             self._save_failure(source, digest, options, e.message("en"))
             raise
-        except UserError:
-            raise
-        except Exception as e:  # a model error fails this file only; the server keeps serving
-            log.exception("transcription of %s failed", name)
-            self._save_failure(source, digest, options, f"{type(e).__name__}: {e}")
-            raise UserError(
-                "engine_error",
-                f"{name}: recognition failed ({type(e).__name__}: {e})",
-                f"{name}：识别失败（{type(e).__name__}: {e}）",
-                status=500,
-            ) from e
-        return self._save(transcript, source=source, digest=digest, audio_path=path, key=self.key(options))
+        except Exception as e:  # not a known file problem: reported like a model error
+            raise self._engine_failure(e, name, source, digest, options, None) from e
+        transcript, job = self._run(audio, name=name, source=source, digest=digest, options=options)
+        transcript.elapsed = round(time.perf_counter() - started, 3)  # decoding is part of the user's wait
+        return self._save(transcript, source=source, digest=digest, audio_path=path, key=self.key(options), job=job)
 
     def transcribe_audio(self, audio: np.ndarray, *, source: str, options: TranscribeOptions) -> Outcome:
         """For audio already in memory (the microphone)."""
-        transcript = self.pipeline.transcribe(audio, options)
         digest = audio_hash(audio.astype(np.float32).tobytes())
-        return self._save(transcript, source=source, digest=digest, audio_path=None, key=self.key(options))
+        transcript, job = self._run(audio, name=source, source=source, digest=digest, options=options)
+        return self._save(transcript, source=source, digest=digest, audio_path=None, key=self.key(options), job=job)
+
+    def _run(
+        self, audio: np.ndarray, *, name: str, source: str, digest: str, options: TranscribeOptions
+    ) -> tuple[Transcript, int | None]:
+        """Transcribe decoded audio under a job (returned, for _save to close); a model failure is saved in its
+        place and raised as UserError."""
+        job = self.start_job(source, digest, options, name=name, duration=audio.size / SAMPLE_RATE)
+        try:
+            transcript = self.pipeline.transcribe(audio, options)
+        except UserError:
+            self.cancel_job(job)
+            raise
+        except Exception as e:  # a model error fails this file only; the server keeps serving
+            raise self._engine_failure(e, name, source, digest, options, job, audio.size / SAMPLE_RATE) from e
+        return transcript, job
+
+    def start_job(
+        self, source: str, digest: str, options: TranscribeOptions, *, name: str = "", duration: float = 0.0
+    ) -> int | None:
+        """Note in the history that a transcription has begun; None when the history cannot be written."""
+        engine = self.pipeline.engine
+        try:
+            return self.history.start_job(
+                source=source,
+                name=name,
+                audio_hash=digest,
+                settings_key=self.key(options),
+                engine=engine.name,
+                model=engine.model_name,
+                device=engine.device,
+                hotwords=options.hotwords,
+                itn=options.itn,
+                language=options.language or "",
+                duration=round(duration, 3),
+            )
+        except (sqlite3.Error, OSError) as e:  # full disk, read-only file: transcribe anyway
+            log.error("could not note the transcription in history: %s", e)
+            return None
+
+    def cancel_job(self, job: int | None) -> None:
+        """A job that ends without a record (nothing to save, or saving failed)."""
+        if job is None:
+            return
+        try:
+            self.history.cancel_job(job)
+        except (sqlite3.Error, OSError) as e:
+            log.error("could not close transcription job %d in history: %s", job, e)
+
+    def _engine_failure(
+        self,
+        e: Exception,
+        name: str,
+        source: str,
+        digest: str,
+        options: TranscribeOptions,
+        job: int | None,
+        duration: float = 0.0,
+    ) -> UserError:
+        """Save a model failure (in place of its job) and return the error the user sees."""
+        log.exception("transcription of %s failed", name)
+        self._save_failure(source, digest, options, f"{type(e).__name__}: {e}", job=job, duration=duration)
+        return UserError(
+            "engine_error",
+            f"{name}: recognition failed ({type(e).__name__}: {e})",
+            f"{name}：识别失败（{type(e).__name__}: {e}）",
+            status=500,
+        )
 
     def _save(
-        self, transcript: Transcript, *, source: str, digest: str, audio_path: Path | None, key: str | None = None
+        self,
+        transcript: Transcript,
+        *,
+        source: str,
+        digest: str,
+        audio_path: Path | None,
+        key: str | None = None,
+        job: int | None = None,
     ) -> Outcome:
         # key: the settings as asked for (language "auto"), so a repeat request finds this record
         try:
             record_id = self.history.add(
-                transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key
+                transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key, job=job
             )
             return Outcome(transcript, record_id)
         except (sqlite3.Error, OSError) as e:  # full disk, read-only file: the user still gets the text
             log.error("could not save transcript to history: %s", e)
+            self.cancel_job(job)  # not interrupted: the user has the text
             return Outcome(transcript, None, save_error=f"not saved to history: {e}")
 
-    def _save_failure(self, source: str, digest: str, options: TranscribeOptions, error: str) -> None:
+    def _save_failure(
+        self,
+        source: str,
+        digest: str,
+        options: TranscribeOptions,
+        error: str,
+        job: int | None = None,
+        duration: float = 0.0,
+    ) -> None:
         engine = self.pipeline.engine
         try:
             self.history.add_failure(
@@ -118,14 +202,18 @@ class TranscriptionService:
                 hotwords=options.hotwords,
                 itn=options.itn,
                 language=options.language or "",
+                duration=round(duration, 3),
+                job=job,
             )
         except (sqlite3.Error, OSError) as e:
             log.error("could not save failure to history: %s", e)
+            self.cancel_job(job)
 
 
 def build_service(settings: Settings) -> TranscriptionService:
     """Load every model and open the history: done once, before the server accepts requests."""
     history = HistoryStore(settings.db, keep_audio=settings.keep_audio)
+    report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)
         if removed:
@@ -133,13 +221,32 @@ def build_service(settings: Settings) -> TranscriptionService:
     return TranscriptionService(settings, Pipeline.load(settings), history)
 
 
-def save_live(service: TranscriptionService, transcriber, state) -> int | None:
-    """Save a finished live session once (source "microphone"); nothing is saved when nothing was said."""
+def report_interrupted(history: HistoryStore) -> None:
+    """One warning line naming the transcriptions a stopped process left unfinished (now 'interrupted' records)."""
+    if not history.interrupted:
+        return
+    names = ", ".join(
+        f"#{job.record_id} {job.source}" + (f" ({job.name})" if job.name != job.source else "")
+        for job in history.interrupted
+    )
+    names = re.sub(r"[\x00-\x1f\x7f]", "?", names)  # file names are the user's: one log line stays one line
+    log.warning(
+        "%d transcription(s) were interrupted when the server stopped before they finished: %s;"
+        " they are in History with status 'interrupted'",
+        len(history.interrupted),
+        names,
+    )
+
+
+def save_live(service: TranscriptionService, transcriber, state, job: int | None = None) -> int | None:
+    """Save a finished live session once (source "microphone"); nothing is saved when nothing was said.
+    ``job``: the session's job (see WebUI.live_worker), closed by the save."""
     if state.record_id is not None:
         return state.record_id
     transcript = transcriber.transcript(state)
     if transcript is None:
+        service.cancel_job(job)
         return None
-    outcome = service._save(transcript, source="microphone", digest="", audio_path=None)
+    outcome = service._save(transcript, source="microphone", digest="", audio_path=None, job=job)
     state.record_id = outcome.record_id
     return state.record_id

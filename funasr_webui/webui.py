@@ -340,6 +340,9 @@ class LiveSession:
     view: tuple[str, tuple[Segment, ...]] = ("", ())
     shown_sentences: int = 0  # sentences in the page's table (sent again only when one is added)
     failure: BaseException | None = None  # the last chunk's model error, shown once
+    # The dictation's job in History, opened at its first finished sentence (once: None if History is read-only)
+    job: int | None = None
+    job_opened: bool = False
 
     def refresh(self) -> None:
         """Called with the lock held, after the state changed."""
@@ -591,6 +594,9 @@ class WebUI:
                     log.exception("live dictation chunk failed")
                     session.failure = e
                 session.refresh()
+                if not session.job_opened and session.state.sentences:  # something said: a crash now is reported
+                    session.job_opened = True
+                    session.job = self.service.start_job("microphone", "", session.state.options, name=session.name)
 
     def live_feed(self, state: LiveState, chunks: list[np.ndarray]) -> None:
         """Queued chunks into the LiveState, in pieces of at most LIVE_FEED_MAX_S: few calls when catching up, yet
@@ -645,7 +651,7 @@ class WebUI:
                     log.exception("finishing a live dictation failed; saving the finished sentences")
                     state.partial, state.finished = "", True
                 session.refresh()
-            record_id = save_live(self.service, self.live, state)
+            record_id = save_live(self.service, self.live, state, session.job)
         with self.live_sessions_lock:
             if session.session_hash and self.live_sessions.get(session.session_hash) is session:
                 del self.live_sessions[session.session_hash]
@@ -781,7 +787,12 @@ class WebUI:
 
     def history_row(self, rec: Record, lang: str) -> list[Any]:
         error = strip_name(stored_error(rec.error, rec.source, lang), rec.source)
-        text = preview(rec.text) if rec.status == "done" else t("st_failed", lang, reason=preview(error))
+        if rec.status == "done":
+            text = preview(rec.text)
+        elif rec.status == "interrupted":
+            text = t("st_interrupted", lang)
+        else:
+            text = t("st_failed", lang, reason=preview(error))
         source = self.source_label(rec.source, lang)
         return [rec.id, fmt_time(rec.created_at), source, fmt_seconds(rec.duration or None, lang), text]
 
@@ -888,8 +899,11 @@ class WebUI:
             return [*empty, *downloads, None, gr.update(interactive=False)]
         summary = self.detail_summary(rec, lang)
         if rec.status != "done":
-            error = stored_error(rec.error, rec.source, lang)
-            summary += "\n\n" + warn_status(t("msg_record_failed", lang, error=error))
+            if rec.status == "interrupted":
+                problem = t("msg_record_interrupted", lang)
+            else:
+                problem = t("msg_record_failed", lang, error=stored_error(rec.error, rec.source, lang))
+            summary += "\n\n" + warn_status(problem)
             downloads = [gr.update(value=None, interactive=False) for _ in writers.FORMATS]
         else:
             paths = self.write_downloads(rec.transcript(), rec.source)
@@ -1040,7 +1054,8 @@ class WebUI:
             log.exception("history stats failed")
             return []
         return [
-            ("sys_hist_count", f"{stats['count']} ({stats['done']} / {stats['failed']})"),
+            # interrupted counts as failed here: neither gave a transcript
+            ("sys_hist_count", f"{stats['count']} ({stats['done']} / {stats['failed'] + stats['interrupted']})"),
             ("sys_hist_hours", f"{stats['audio_hours']:.2f}"),
             ("sys_hist_size", fmt_bytes(stats["db_bytes"] + stats["audio_bytes"])),
             ("sys_hist_path", str(self.service.history.db_path)),
@@ -1397,7 +1412,12 @@ class WebUI:
                 elem_id="history-source",
             )
             status = gr.Dropdown(
-                [(ui("filter_all"), ""), (ui("status_done"), "done"), (ui("status_failed"), "failed")],
+                [
+                    (ui("filter_all"), ""),
+                    (ui("status_done"), "done"),
+                    (ui("status_failed"), "failed"),
+                    (ui("status_interrupted"), "interrupted"),
+                ],
                 value="",
                 label=ui("hist_status"),
                 elem_id="history-status",

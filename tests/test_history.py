@@ -14,13 +14,15 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from funasr_webui import history_cli
-from funasr_webui.history import SCHEMA_VERSION, HistoryStore, audio_hash, grams, settings_key
+from funasr_webui import history, history_cli
+from funasr_webui.history import INTERRUPTED_ERROR, SCHEMA_VERSION, HistoryStore, audio_hash, grams, settings_key
 from funasr_webui.transcript import Segment, Transcript
 from funasr_webui.writers import render
 
@@ -392,6 +394,85 @@ def test_migration_from_v1_keeps_data(tmp_path: Path) -> None:
         assert s.stats()["count"] == 4
 
 
+# What migration 2 added, as released (the FTS indexes and their triggers).
+V2_ADDITIONS = """
+ALTER TABLE bodies ADD COLUMN grams TEXT NOT NULL DEFAULT '';
+CREATE VIRTUAL TABLE fts_text USING fts5(
+    text, tokenize='trigram', content='bodies', content_rowid='id', columnsize=0);
+CREATE VIRTUAL TABLE fts_grams USING fts5(
+    grams, tokenize='unicode61 remove_diacritics 0', content='bodies', content_rowid='id',
+    detail='none', columnsize=0);
+CREATE TRIGGER bodies_ai AFTER INSERT ON bodies BEGIN
+    INSERT INTO fts_text(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO fts_grams(rowid, grams) VALUES (new.id, new.grams);
+END;
+CREATE TRIGGER bodies_ad AFTER DELETE ON bodies BEGIN
+    INSERT INTO fts_text(fts_text, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO fts_grams(fts_grams, rowid, grams) VALUES ('delete', old.id, old.grams);
+END;
+CREATE TRIGGER bodies_au AFTER UPDATE OF text, grams ON bodies BEGIN
+    INSERT INTO fts_text(fts_text, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO fts_grams(fts_grams, rowid, grams) VALUES ('delete', old.id, old.grams);
+    INSERT INTO fts_text(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO fts_grams(rowid, grams) VALUES (new.id, new.grams);
+END;
+PRAGMA user_version = 2;
+"""
+
+
+def schema_names(conn: sqlite3.Connection, kind: str) -> list[str]:
+    sql = "SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    return [r[0] for r in conn.execute(sql, (kind,))]
+
+
+def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> None:
+    db = tmp_path / "v2.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(V1_SCHEMA + V2_ADDITIONS)
+    texts = [ZH, MIXED, "", "第四条记录，已经删除。", "第五条。"]
+    for i, text in enumerate(texts, start=1):
+        status, error = ("failed", "cannot decode") if not text else ("done", "")
+        conn.execute(
+            "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
+            " engine, model, hotwords, itn, error, audio_file) VALUES (?, ?, ?, ?, 'k', 2.5, 0.5, 0.2, 'paraformer',"
+            " 'paraformer-large', '[\"滨海\"]', 0, ?, ?)",
+            (f"2024-0{i}-01T00:00:00.000000Z", status, f"v2-{i}.wav", f"h{i}", error, f"{i}.wav" if i == 2 else None),
+        )
+        conn.execute(
+            "INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?, ?, ?, '[[0,1.5,\"x\"]]', ?)",
+            (i, text, text, grams(text)),
+        )
+    conn.execute("DELETE FROM bodies WHERE id = 5")  # the newest is deleted: its id must stay used
+    conn.execute("DELETE FROM records WHERE id = 5")
+    conn.commit()
+    records_before = conn.execute("SELECT * FROM records ORDER BY id").fetchall()
+    bodies_before = conn.execute("SELECT * FROM bodies ORDER BY id").fetchall()
+    indexes_before, triggers_before = schema_names(conn, "index"), schema_names(conn, "trigger")
+    conn.close()
+    fts_ok(db)
+
+    with HistoryStore(db) as s:
+        conn = s._conn()
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == records_before
+        assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
+        assert schema_names(conn, "index") == indexes_before and schema_names(conn, "trigger") == triggers_before
+        assert conn.execute("PRAGMA foreign_key_list(bodies)").fetchone()[2] == "records"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on after the rebuild
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert ids_of(s.search("滨海新")) == [1] and ids_of(s.search("gpu")) == [2] and ids_of(s.search("条")) == [4]
+        assert ids_of(s.search(status="failed")) == [3] and ids_of(s.search(date_to=date(2024, 2, 15))) == [2, 1]
+        assert s.get(2).audio_file.name == "2.wav" and s.get(1).hotwords == ["滨海"] and s.get(1).itn is False
+        assert s.add(make("迁移之后。"), source="new.wav", audio_hash="n") == 6  # 5 is never reused
+        job = s.start_job(source="x.wav", audio_hash="x", settings_key="k")  # the new table works
+        s.cancel_job(job)
+    fts_ok(db)
+    with closing(sqlite3.connect(db)) as conn:  # the new status passes the rebuilt CHECK
+        conn.execute("UPDATE records SET status = 'interrupted' WHERE id = 3")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE records SET status = 'running' WHERE id = 3")
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "future.db"
     conn = sqlite3.connect(db)
@@ -531,6 +612,132 @@ def test_store_survives_fork(store: HistoryStore) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert [r.source for r in store.search(limit=5).records] == ["child", "a"]  # the parent's connection still works
     store.add(make("分叉之后。"), source="b", audio_hash="3")
+
+
+# --------------------------------------------------------------------------- jobs: running and interrupted
+
+JOB_OWNER = """
+import sys
+from funasr_webui.history import HistoryStore
+store = HistoryStore(sys.argv[1])
+job = store.start_job(source=sys.argv[2], name=sys.argv[3], audio_hash="h-" + sys.argv[2], settings_key="k",
+                      engine="whisper", model="whisper-base", device="cpu", hotwords="夜班 night", itn=False,
+                      language="zh", duration=12.5)
+print(job, flush=True)
+sys.stdin.read()  # runs, holding the job, until the test closes stdin or kills it
+"""
+
+
+@contextmanager
+def job_owner(db: Path, source: str, name: str = "") -> Iterator[subprocess.Popen]:
+    """Another process transcribing ``source``: it has started its job (and holds it while it runs)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", JOB_OWNER, str(db), source, name], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip().isdigit()
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+
+
+def kill(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()  # reaped: not even a zombie is left
+
+
+def jobs_in(db: Path) -> list[str]:
+    with closing(sqlite3.connect(db)) as conn:
+        return [r[0] for r in conn.execute("SELECT source FROM jobs ORDER BY id")]
+
+
+def test_running_job_is_invisible_until_it_becomes_its_record(store: HistoryStore, tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    h = audio_hash(b"meeting")
+    key = settings_key("paraformer", "paraformer-large", [], True, "zh")
+    job = store.start_job(source="a.wav", audio_hash=h, settings_key=key, engine="paraformer", duration=2.5)
+    assert jobs_in(db) == ["a.wav"]
+    assert store.search().records == [] and store.search_ids() == [] and store.search(status="done").total == 0
+    assert store.find_previous(h, key) is None and store.stats()["count"] == 0
+    assert json.loads(store.export_json()) == []
+    rid = store.add(make(ZH), source="a.wav", audio_hash=h, job=job)  # the job ends in its record's transaction
+    assert store.find_previous(h, key).id == rid and jobs_in(db) == []
+
+    failing = store.start_job(source="b.wav", audio_hash="b", settings_key="k")
+    failed = store.add_failure(source="b.wav", audio_hash="b", error="RuntimeError: CUDA", job=failing)
+    store.cancel_job(store.start_job(source="c.wav", audio_hash="c", settings_key="k"))  # refused: no record
+    assert jobs_in(db) == [] and ids_of(store.search()) == [failed, rid]
+    st = store.stats()
+    assert (st["count"], st["done"], st["failed"], st["interrupted"]) == (2, 1, 1, 0)
+    with HistoryStore(db) as again:
+        assert again.interrupted == []
+
+
+def test_killed_process_job_becomes_interrupted_on_open_but_live_ones_do_not(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    with HistoryStore(db) as s:
+        done = s.add(make(ZH), source="done.wav", audio_hash="d")
+        mine = s.start_job(source="mine.wav", audio_hash="m", settings_key="k")  # this live process's job
+    with job_owner(db, "alive.wav"), job_owner(db, "killed.wav") as killed:
+        kill(killed)
+        with HistoryStore(db) as s:
+            (job,) = s.interrupted
+            rec = s.get(job.record_id)
+            assert (job.source, job.name) == ("killed.wav", "killed.wav")
+            assert (rec.status, rec.source, rec.audio_hash, rec.settings_key) == ("interrupted", "killed.wav",
+                                                                                  "h-killed.wav", "k")  # fmt: skip
+            assert rec.error == INTERRUPTED_ERROR and rec.text == "" and rec.segments == []
+            assert (rec.engine, rec.model, rec.device, rec.language) == ("whisper", "whisper-base", "cpu", "zh")
+            assert (rec.hotwords, rec.itn, rec.duration) == (["夜班", "night"], False, 12.5)
+            assert rec.id > done and rec.created_at >= s.get(done).created_at
+            assert ids_of(s.search()) == [rec.id, done] and ids_of(s.search(status="interrupted")) == [rec.id]
+            assert s.search(status="failed").records == [] and s.find_previous("h-killed.wav", "k") is None
+            st = s.stats()
+            assert (st["count"], st["done"], st["failed"], st["interrupted"]) == (2, 1, 0, 1)
+            with zipfile.ZipFile(io.BytesIO(s.export_zip(None, "txt"))) as zf:
+                assert len(zf.namelist()) == 1  # no transcript to export
+            assert json.loads(s.export_json([rec.id]))[0]["status"] == "interrupted"
+        assert jobs_in(db) == ["mine.wav", "alive.wav"]
+        with HistoryStore(db) as s:  # reported once
+            assert s.interrupted == []
+    with HistoryStore(db) as s:  # job_owner killed the other one on the way out
+        assert [job.source for job in s.interrupted] == ["alive.wav"]
+        assert jobs_in(db) == ["mine.wav"]
+        s.add(make(), source="mine.wav", audio_hash="m", job=mine)
+    assert jobs_in(db) == []
+
+
+def test_job_owner_is_the_process_not_just_its_pid(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    HistoryStore(db).close()
+    with job_owner(db, "a.wav"):
+        with closing(sqlite3.connect(db)) as conn:
+            pid, token = conn.execute("SELECT owner_pid, owner_token FROM jobs").fetchone()
+        assert history._owner_alive(pid, token)
+        assert not history._owner_alive(pid, token + "0")  # the pid reused by a later process is not the owner
+    assert not history._owner_alive(pid, token)
+    me, mine = history._owner()
+    assert me == os.getpid() and history._owner_alive(me, mine)
+    assert not history._owner_alive(me, "a process before a restart that had this pid")
+
+
+def test_cli_lists_interrupted_records(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as s:
+        s.add(make(ZH), source="done.wav", audio_hash="d")
+    with job_owner(db, "api", "night-shift.wav") as owner:  # an API upload: the source is only "api"
+        kill(owner)
+    code, out = cli(db, "list")
+    assert code == 0 and "[interrupted] the server stopped before" in out
+    code, out = cli(db, "list", "--status", "interrupted")
+    assert code == 0 and " api " in out and "done.wav" not in out
+    rid = out.split()[out.split().index("text") + 1]
+    code, out = cli(db, "show", rid)
+    assert "status: interrupted: the server stopped before this transcription finished (night-shift.wav)" in out
+    assert "2 (1 done, 0 failed, 1 interrupted)" in cli(db, "stats")[1]
 
 
 # --------------------------------------------------------------------------- CLI

@@ -26,6 +26,7 @@ from funasr_webui.metrics import cer, strip_punctuation
 from funasr_webui.transcript import Segment
 from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, UPDATE_DOCS, VIEWPORT
 from tests.browser_setup import LAUNCH_ARGS as BROWSER_ARGS
+from tests.test_history import jobs_in
 
 # gr.Warning outside a running event is a Python warning: expected here, where callbacks are called directly
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -103,6 +104,7 @@ def test_dictation_shows_sentences_and_saves_one_record(ui, service, shared_audi
     assert strip_punctuation(out[S_TEXT].replace(webui.PARTIAL_MARK, "")) == EXPECTED
     assert list(out[S_TABLE].columns) == ["开始", "结束", "文本"] and len(out[S_TABLE]) == 1
     assert out[S_STATUS].startswith("● 正在听写") and "已定稿 1 句" in out[S_STATUS]
+    assert jobs_in(service.history.db_path) == ["microphone"]  # a crash now would be reported as interrupted
 
     stopping = list(ui.live_stopping(session, "en"))
     assert stopping[0][0].startswith("⏳ Finishing")  # said at once, before the recognizer finishes
@@ -125,6 +127,7 @@ def test_dictation_shows_sentences_and_saves_one_record(ui, service, shared_audi
     assert strip_punctuation(record.text) == EXPECTED
     assert len(record.segments) == 1 and 0.3 < record.segments[0].start < record.segments[0].end < 7.0
     assert ui.live_sessions == {}  # nothing left to save when the tab closes
+    assert jobs_in(service.history.db_path) == []
 
 
 def test_two_sessions_streaming_at_once_keep_their_own_text(ui, service, shared_audio: Path):
@@ -152,7 +155,7 @@ def test_silence_gives_no_text_and_no_record(ui, service):
     out = ui.live_stop(session, "zh")
     assert out[STATUS] == "ℹ 听写已结束。没有检测到说话声，因此没有保存记录。"
     assert out[TEXT] == "" and value(out[DL_TXT]) is None and out[DL_TXT]["interactive"] is False
-    assert service.history.search("").total == 0
+    assert service.history.search("").total == 0 and session.job is None  # silence is never a job
     assert ui.live_stop(None, "en")[STATUS] == webui.t("status_live_idle", "en")  # Stop with nothing started
 
 

@@ -35,7 +35,7 @@ from gradio_client import Client, handle_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funasr_webui.history import MAX_QUERY_CHARS, HistoryStore
+from funasr_webui.history import INTERRUPTED_ERROR, MAX_QUERY_CHARS, HistoryStore
 from funasr_webui.service import TranscriptionService
 from funasr_webui.settings import PROJECT_ROOT, Settings
 from funasr_webui.transcript import Segment, Transcript
@@ -511,6 +511,7 @@ def stop(server: ServerProcess) -> None:
 @dataclass
 class KilledRun:
     db: Path
+    log: Path
     finished: list[tuple[Sent, dict[str, Any]]]  # the files answered 200 before the kill, with their answers
     interrupted: Sent  # the file being recognized when the server was killed
     interrupted_error: BaseException | None
@@ -559,7 +560,7 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledRun]:
         stop(first)
     restarted = start_server(db, log)
     try:
-        yield KilledRun(db, finished, interrupted, outcome["error"], restarted)
+        yield KilledRun(db, log, finished, interrupted, outcome["error"], restarted)
     finally:
         stop(restarted)
 
@@ -584,7 +585,7 @@ def test_sigkill_mid_batch_keeps_every_finished_file(killed_run: KilledRun) -> N
         assert answer["duration"] == rec["duration"] == sent.duration, sent.name
         assert (rec["text"], rec["hotwords"]) == (answer["text"], sent.hotwords), sent.name
     assert ms.SPEECH_MARK in killed_run.finished[4][1]["text"]
-    listing = requests.get(f"{url}/api/v1/history?limit=100", timeout=10).json()
+    listing = requests.get(f"{url}/api/v1/history?status=done&limit=100", timeout=10).json()
     assert sorted(item["id"] for item in listing["items"]) == sorted(a["id"] for _, a in killed_run.finished)
 
 
@@ -594,17 +595,27 @@ def test_server_restarted_after_sigkill_serves_and_saves(killed_run: KilledRun) 
     assert r.status_code == 200 and r.json()["id"] > max(a["id"] for _, a in killed_run.finished), r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: nothing records a transcription in progress, so a file interrupted by a crash leaves no "
-    "trace in History (no 'interrupted'/'failed' record, no batch table) and nothing reports it after restart",
-)
 def test_sigkill_mid_batch_reports_the_interrupted_file_after_restart(killed_run: KilledRun) -> None:
+    sent = killed_run.interrupted
     with closing(sqlite3.connect(killed_run.db, timeout=30)) as conn:
-        rows = conn.execute(
-            "SELECT status FROM records WHERE audio_hash = ?", (sha256(killed_run.interrupted.content),)
-        ).fetchall()
-    assert rows and rows[0][0] != "done", "the interrupted file is not reported"
+        rows = conn.execute("SELECT id, status FROM records WHERE audio_hash = ?", (sha256(sent.content),)).fetchall()
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (0,)  # nothing left running
+    assert [status for _, status in rows] == ["interrupted"], "the interrupted file is not reported"
+    rid = rows[0][0]
+    url = killed_run.restarted.url
+    listing = requests.get(f"{url}/api/v1/history", params={"status": "interrupted"}, timeout=10).json()
+    assert [item["id"] for item in listing["items"]] == [rid]
+    everything = {item["id"] for item in requests.get(f"{url}/api/v1/history?limit=100", timeout=10).json()["items"]}
+    assert {rid, *(answer["id"] for _, answer in killed_run.finished)} <= everything  # listed with the rest
+    rec = requests.get(f"{url}/api/v1/history/{rid}", timeout=10).json()
+    assert (rec["status"], rec["source"], rec["text"]) == ("interrupted", "api", "")
+    assert rec["error"] == f"{INTERRUPTED_ERROR} ({sent.name})"
+    assert (rec["hotwords"], rec["duration"]) == (sent.hotwords, sent.duration)
+    warnings = [line for line in killed_run.log.read_text(errors="replace").splitlines() if "WARNING" in line]
+    reports = [line for line in warnings if "interrupted" in line]
+    assert len(reports) == 1 and "1 transcription(s)" in reports[0] and f"#{rid} api ({sent.name})" in reports[0]
+    with HistoryStore(killed_run.db) as history:  # reported once: the restarted server's own jobs are alive
+        assert history.interrupted == [] and history.stats()["interrupted"] == 1
 
 
 # --------------------------------------------------------------------------- history search fuzz

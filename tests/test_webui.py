@@ -12,8 +12,10 @@ import pytest
 from fastapi import FastAPI
 
 from funasr_webui import i18n, webui
-from funasr_webui.history import audio_hash
+from funasr_webui.history import HistoryStore, audio_hash
 from funasr_webui.transcript import Segment, Transcript
+from tests import media_samples as ms
+from tests.test_history import job_owner, jobs_in, kill
 
 # gr.Warning outside a running event is a Python warning: expected here, where callbacks are called directly
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -200,6 +202,26 @@ def test_a_bad_file_gives_a_clear_message_in_the_page_language(ui, service, not_
     assert failed.total == 2  # the service keeps failures too
 
 
+def test_a_transcription_is_a_job_from_decoded_audio_until_its_record(ui, service, not_audio, tmp_path, monkeypatch):
+    db, real = service.history.db_path, service.pipeline.transcribe
+    during = []
+
+    def transcribe(audio, options):
+        during.append(jobs_in(db))
+        if len(during) == 2:
+            raise RuntimeError("injected engine fault")
+        return real(audio, options)
+
+    monkeypatch.setattr(service.pipeline, "transcribe", transcribe)
+    quiet = tmp_path / "quiet.wav"
+    quiet.write_bytes(ms.wav_bytes(ms.silent_clip(3)))
+    assert "no speech" in ui.single_start(str(quiet), "", True, "auto", "en")[STATUS]
+    assert "RuntimeError" in ui.single_rerun(str(quiet), "", True, "auto", "en")[STATUS]
+    ui.single_start(str(not_audio), "", True, "auto", "en")  # refused by the decoder: never a job
+    assert during == [["quiet.wav"], ["quiet.wav"]] and jobs_in(db) == []
+    assert [r.status for r in service.history.search("").records] == ["failed", "failed", "done"]
+
+
 def test_too_many_hotwords_and_no_file(ui, service, speech):
     words = "\n".join(f"词{i}" for i in range(service.settings.max_hotwords + 1))
     out = ui.single_start(str(speech), words, True, "auto", "zh")
@@ -333,6 +355,26 @@ def test_history_failed_record_reads_in_the_page_language(ui, service, not_audio
     rec = service.history.search("").records[0]
     summary = ui.detail_values(rec, "zh")[0]
     assert "无法识别的音频或视频文件" in summary
+
+
+def test_history_interrupted_record_reads_in_the_page_language(ui, service):
+    seed(service, ["完成的记录"])
+    with job_owner(service.history.db_path, "周会.wav") as owner:  # a server killed while transcribing it
+        kill(owner)
+    with HistoryStore(service.history.db_path) as restarted:
+        (job,) = restarted.interrupted
+    table, *_ = ui.history_first("", None, None, "", "", "interrupted", 1, "zh")
+    assert table.iloc[:, 2].tolist() == ["周会.wav"] and table.iloc[0, 4] == "已中断：服务在识别完成前停止了"
+    table, *_ = ui.history_first(*FILTERS, 1, "en")
+    assert table.iloc[0, 4] == "interrupted: the server stopped before this file finished" and len(table) == 2
+    summary, text, _segments, _audio, *downloads, selected, _delete = ui.detail_values(
+        service.history.get(job.record_id), "en"
+    )
+    assert "Interrupted: the server stopped" in summary and text == "" and selected == job.record_id
+    assert all(d["interactive"] is False for d in downloads)
+    assert "已中断" in ui.detail_values(service.history.get(job.record_id), "zh")[0]
+    rows = dict(zip(*[c.tolist() for _, c in ui.system_table("en").items()], strict=True))
+    assert rows["History: transcripts (done / failed)"] == "2 (1 / 1)"  # interrupted counts as not done
 
 
 def test_history_escapes_names_in_the_summary(ui, service):

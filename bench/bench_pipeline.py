@@ -176,7 +176,10 @@ def long_audio(engine: str, lengths: list[float]) -> str:
     rows = []
     for seconds in lengths:
         proc = subprocess.run(
-            [sys.executable, __file__, "--engine", engine, "--child-long", str(seconds)], capture_output=True, text=True
+            [sys.executable, __file__, "--engine", engine, "--child-long", str(seconds)]
+            + (["--models-dir", str(DEVICE["models_dir"])] if "models_dir" in DEVICE else []),
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             rows.append([f"{seconds / 60:.0f} min", "failed", proc.stderr.strip().splitlines()[-1][:80], "", "", ""])
@@ -249,9 +252,12 @@ def main() -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--fp16", action="store_true")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--models-dir", help="e.g. tiny random-weight Paraformer models: memory figures, not speed")
     p.add_argument("--child-long", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     DEVICE.update(device=args.device, fp16=args.fp16, batch_size=args.batch_size)
+    if args.models_dir:
+        DEVICE["models_dir"] = Path(args.models_dir)
     if args.child_long:
         long_audio_child(args.engine, args.child_long)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,12 @@ from .vad import load_funasr_model
 # FunASR's streaming setting [0, 10, 5]: 600 ms chunks with 300 ms look-ahead
 STREAM_CHUNK = [0, 10, 5]
 STREAM_STRIDE = STREAM_CHUNK[1] * 960  # samples per streaming call
+
+# Audio handed to FunASR in one call. AutoModel holds the whole input's VAD features and results at once, so
+# a long file goes in pieces of this length, cut at the quietest moment near each boundary.
+PIECE_S = 300.0
+CUT_SEARCH_S = 5.0  # how far from the nominal boundary a cut may move to find a pause
+CUT_FRAME = SAMPLE_RATE // 10  # 100 ms frames for the quietness measure
 
 
 class ParaformerEngine:
@@ -59,6 +66,7 @@ class ParaformerEngine:
         # batch_size_s: seconds of speech decoded together; 60 s per batch slot keeps memory bounded on long files
         self.batch_size_s = max(60, 60 * batch_size)
         self.max_end_silence_ms = max_end_silence_ms
+        self.piece_s = PIECE_S
 
     def describe(self) -> dict[str, str]:
         return {"engine": self.name, "model": self.model_name, "device": self.device, **self.paths}
@@ -84,6 +92,20 @@ class ParaformerEngine:
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         if audio.size < SAMPLE_RATE // 100:
             return EngineResult(text="", raw_text="", segments=[], language="zh")
+        texts, raws, segments = [], [], []
+        cuts = piece_bounds(audio, int(self.piece_s * SAMPLE_RATE))
+        for a, b in pairwise(cuts):
+            text, raw, piece_segments = self._transcribe_piece(audio[a:b], options, offset=a / SAMPLE_RATE)
+            texts.append(text)
+            raws.append(raw)
+            segments += piece_segments
+            if options.progress:
+                options.progress(b / audio.size)
+        return EngineResult(text="".join(texts), raw_text="".join(raws), segments=segments, language="zh")
+
+    def _transcribe_piece(
+        self, audio: np.ndarray, options: TranscribeOptions, offset: float
+    ) -> tuple[str, str, list[Segment]]:
         result = self.model.generate(
             input=audio,
             fs=SAMPLE_RATE,
@@ -97,11 +119,26 @@ class ParaformerEngine:
         )
         item = result[0] if result else {}
         segments = [
-            Segment(start=s["start"] / 1000.0, end=s["end"] / 1000.0, text=s["text"].strip())
+            Segment(round(offset + s["start"] / 1000.0, 3), round(offset + s["end"] / 1000.0, 3), s["text"].strip())
             for s in item.get("sentence_info", [])
             if any(ch.isalnum() for ch in s.get("text", ""))  # drop a sentence that is only punctuation
         ]
         text = item.get("text", "").strip()
         # FunASR joins raw tokens with spaces; Chinese is written without them
         raw = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", item.get("raw_text", text)).strip()
-        return EngineResult(text=text, raw_text=raw, segments=segments, language="zh")
+        return text, raw, segments
+
+
+def piece_bounds(audio: np.ndarray, piece: int) -> list[int]:
+    """Sample positions cutting `audio` into pieces of about `piece` samples, each cut moved to the quietest
+    100 ms within CUT_SEARCH_S of its nominal place (a pause between words, not the middle of one)."""
+    bounds = [0]
+    radius = int(CUT_SEARCH_S * SAMPLE_RATE)
+    while audio.size - bounds[-1] > piece + radius:
+        lo = bounds[-1] + piece - radius
+        window = audio[lo : lo + 2 * radius]
+        frames = window[: window.size // CUT_FRAME * CUT_FRAME].reshape(-1, CUT_FRAME)
+        quietest = int(np.argmin(np.square(frames, dtype=np.float64).mean(axis=1)))
+        bounds.append(lo + quietest * CUT_FRAME + CUT_FRAME // 2)
+    bounds.append(audio.size)
+    return bounds

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from funasr_webui import models
 from funasr_webui.engine import TranscribeOptions
+from funasr_webui.paraformer import piece_bounds
 from funasr_webui.pipeline import Pipeline, build_engine
 from funasr_webui.settings import Settings
 
@@ -83,6 +84,39 @@ def test_long_audio_is_split_by_vad(pipeline: Pipeline, shared_audio: Path) -> N
     t = pipeline.transcribe(long, TranscribeOptions(itn=False))
     assert t.segments[0].start < 36 and t.segments[-1].end > 72
     assert len(t.segments) > 3
+
+
+def test_a_long_file_goes_to_funasr_in_pieces_with_times_offset(pipeline: Pipeline, shared_audio: Path) -> None:
+    audio, _ = sf.read(shared_audio / "tts" / "dev_long.wav", dtype="float32")
+    long = np.concatenate([audio, audio, audio])
+    whole = pipeline.transcribe(long, TranscribeOptions(itn=False))
+    engine, saved, progress = pipeline.engine, pipeline.engine.piece_s, []
+    engine.piece_s = 36.0  # three pieces, one per copy of the recording
+    try:
+        pieces = pipeline.transcribe(long, TranscribeOptions(itn=False, progress=progress.append))
+    finally:
+        engine.piece_s = saved
+    assert progress[:3] == pytest.approx([1 / 3, 2 / 3, 1.0], abs=0.05)  # one report per piece
+    starts = [s.start for s in pieces.segments]
+    assert starts == sorted(starts) and pieces.segments[-1].end <= len(long) / 16000 + 0.05
+    # the pieces' times are offset into the file: each copy's speech starts where the first copy's did, shifted
+    copy_s = len(audio) / 16000
+    for k in range(3):
+        first_in_copy = min(s.start for s in pieces.segments if s.start >= k * copy_s)
+        assert first_in_copy - k * copy_s == pytest.approx(pieces.segments[0].start, abs=0.3)
+    assert len(pieces.segments) == pytest.approx(len(whole.segments), rel=0.2)
+
+
+def test_pieces_are_cut_at_the_quietest_moment_near_each_boundary() -> None:
+    rate = 16000
+    audio = np.random.default_rng(0).normal(0, 0.1, 100 * rate).astype(np.float32)
+    audio[int(31.2 * rate) : int(31.6 * rate)] = 0  # a pause 1.2 s after the nominal 30 s boundary
+    audio[int(63.0 * rate) : int(63.3 * rate)] = 0
+    bounds = piece_bounds(audio, 30 * rate)
+    assert bounds[0] == 0 and bounds[-1] == audio.size
+    assert 31.2 <= bounds[1] / rate <= 31.6
+    assert 63.0 <= bounds[2] / rate <= 63.3
+    assert piece_bounds(audio[: 20 * rate], 30 * rate) == [0, 20 * rate]  # short audio: one piece
 
 
 def test_batching_does_not_change_the_result(pipeline: Pipeline, shared_audio: Path) -> None:

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
-from . import __version__
+from . import __version__, tempfiles
 from .auth import Credentials
 from .engine import parse_hotwords
 from .errors import UserError
@@ -47,7 +47,6 @@ FORM_OVERHEAD = 1 << 20  # Content-Length allowance on top of the file: boundari
 MAX_FIELD_BYTES = 64 * 1024  # one option value (100 hotwords of 50 characters fit easily)
 MAX_FIELDS = 32
 MAX_NAME_CHARS = 200
-TEMP_PREFIX = "funasr-webui-upload-"
 
 # --------------------------------------------------------------------------- errors
 
@@ -359,7 +358,7 @@ class FormReader:
         self._in_file = True
         self.name = display_name(_decode(params[b"filename"]))
         # The user's name never becomes part of the path; only a plain extension is kept, to help the decoder.
-        fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=_temp_suffix(self.name))
+        fd, path = tempfile.mkstemp(prefix=tempfiles.prefix("upload"), suffix=_temp_suffix(self.name))
         self.path = Path(path)
         self._file = os.fdopen(fd, "wb")
 

@@ -7,7 +7,7 @@ import sys
 
 from fastapi import FastAPI
 
-from . import __version__
+from . import __version__, tempfiles
 from .api import include_api
 from .auth import Credentials, exposure_warnings
 from .service import TranscriptionService, build_service
@@ -50,6 +50,7 @@ def serve(settings: Settings) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    tempfiles.sweep_orphans()  # what a killed server left in the temp folder
     service = build_service(settings)  # every model loads before the port opens
     app = create_app(service)
     for warning in exposure_warnings(settings.host, credentials):  # last thing printed before serving: seen

@@ -27,7 +27,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from . import __version__, writers
+from . import __version__, tempfiles, writers
 from .audio import CODES as AUDIO_ERROR_CODES
 from .audio import SAMPLE_RATE, AudioError
 from .errors import UserError
@@ -363,7 +363,7 @@ class WebUI:
     def __init__(self, service: TranscriptionService) -> None:
         self.service = service
         self.settings = service.settings
-        self.tmp_root = Path(tempfile.mkdtemp(prefix="funasr-webui-"))
+        self.tmp_root = Path(tempfile.mkdtemp(prefix=tempfiles.prefix("page")))
         self.uploads: list[gr.File] = []  # upload boxes, redrawn when the language changes
         # One LiveTranscriber for the app (the models are shared, one call at a time under the pipeline's lock);
         # each browser session has its own LiveState in a gr.State.

@@ -20,9 +20,10 @@ import pytest
 import requests
 import soundfile as sf
 
-from funasr_webui.api import TEMP_PREFIX, display_name
+from funasr_webui.api import display_name
 from funasr_webui.auth import Credentials, exposure_warnings
 from funasr_webui.service import TranscriptionService
+from funasr_webui.tempfiles import PREFIX as TEMP_PREFIX
 from funasr_webui.transcript import Segment, Transcript
 from tests.conftest import LiveServer
 

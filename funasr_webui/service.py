@@ -112,24 +112,30 @@ class TranscriptionService:
         self, source: str, digest: str, options: TranscribeOptions, *, name: str = "", duration: float = 0.0
     ) -> int | None:
         """Note in the history that a transcription has begun; None when the history cannot be written."""
-        engine = self.pipeline.engine
         try:
             return self.history.start_job(
                 source=source,
                 name=name,
                 audio_hash=digest,
                 settings_key=self.key(options),
-                engine=engine.name,
-                model=engine.model_name,
-                device=engine.device,
-                hotwords=options.hotwords,
-                itn=options.itn,
-                language=options.language or "",
                 duration=round(duration, 3),
+                **self._how(options),
             )
         except (sqlite3.Error, OSError) as e:  # full disk, read-only file: transcribe anyway
             log.error("could not note the transcription in history: %s", e)
             return None
+
+    def _how(self, options: TranscribeOptions) -> dict:
+        """What a job or failure record says about how it was transcribed."""
+        engine = self.pipeline.engine
+        return {
+            "engine": engine.name,
+            "model": engine.model_name,
+            "device": engine.device,
+            "hotwords": options.hotwords,
+            "itn": options.itn,
+            "language": options.language or "",
+        }
 
     def cancel_job(self, job: int | None) -> None:
         """A job that ends without a record (nothing to save, or saving failed)."""
@@ -190,20 +196,14 @@ class TranscriptionService:
         job: int | None = None,
         duration: float = 0.0,
     ) -> None:
-        engine = self.pipeline.engine
         try:
             self.history.add_failure(
                 source=source,
                 audio_hash=digest,
                 error=error,
-                engine=engine.name,
-                model=engine.model_name,
-                device=engine.device,
-                hotwords=options.hotwords,
-                itn=options.itn,
-                language=options.language or "",
                 duration=round(duration, 3),
                 job=job,
+                **self._how(options),
             )
         except (sqlite3.Error, OSError) as e:
             log.error("could not save failure to history: %s", e)

@@ -17,6 +17,7 @@ import pytest
 from funasr_webui.history import audio_hash
 from funasr_webui.transcript import Segment, Transcript
 from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, LAUNCH_ARGS, UPDATE_DOCS, VIEWPORT
+from tests.test_history import job_owner, kill
 
 RECOGNITION_TIMEOUT_MS = 120_000  # a few seconds per clip here; generous for a busy CI machine
 TABS = ("single", "batch", "microphone", "history", "system")
@@ -195,6 +196,9 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
         source="周一例会.m4a",
         audio_hash=audio_hash(b"meeting"),
     )
+    with job_owner(service.history.db_path, "周二例会.wav") as owner:  # a server killed while transcribing it
+        kill(owner)
+    assert [j.source for j in service.history.reap_interrupted()] == ["周二例会.wav"]  # what a restart does
     zh = session_factory("zh-CN")
     zh.open()
     tabs = zh.page.get_by_role("tab")
@@ -209,6 +213,9 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
             expect(zh.page.locator("#history-table")).to_contain_text("周一例会.m4a")
             zh.click_row("history-table", "周一例会.m4a")
             expect(zh.page.locator("#history-text textarea")).to_have_value("欢迎参加周一例会")
+            expect(zh.page.locator("#history-table")).to_contain_text("已中断：服务在识别完成前停止了")
+            zh.click_row("history-table", "周二例会.wav")
+            expect(zh.page.locator("#history-detail")).to_contain_text("请重新识别这个文件")
         zh.shot(f"{name}-zh", docs=True)
     zh.tab(0)
     zh.page.locator("#single-start").click()  # no file: a message from the server, in Chinese

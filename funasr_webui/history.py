@@ -620,11 +620,16 @@ class _RecordsSource(_Source):
         return {r[0] for r in conn.execute(sql, [*ids, *self.params])}
 
 
+# What makes a spreadsheet read a cell as a formula or a command (DDE), in ASCII and fullwidth forms.
+_FORMULA_STARTS = frozenset("=+-@|\uff1d\uff0b\uff0d\uff20")
+
+
 def _csv_cell(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula (=, +, -, @) gets a leading apostrophe."""
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe. Spreadsheets skip leading
+    whitespace (a no-break space too) before they look, so the check does as well."""
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and (value[:1] in ("\t", "\r") or value.lstrip()[:1] in _FORMULA_STARTS):
         return "'" + value
     return value
 

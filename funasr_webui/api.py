@@ -8,10 +8,13 @@ never held in memory and an oversized one is refused as soon as it passes the li
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
 import math
 import os
 import re
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,14 +38,17 @@ from starlette.staticfiles import StaticFiles
 
 from . import __version__, tempfiles
 from .auth import Credentials
-from .engine import parse_hotwords
+from .engine import TranscribeOptions, parse_hotwords
 from .errors import UserError
 from .history import EXPORT_FORMATS
 from .service import Outcome, TranscriptionService
 from .transcript import Transcript
 from .writers import WRITERS, render
 
+log = logging.getLogger(__name__)
+
 RETRY_AFTER_S = 10  # what a 503 asks the client to wait; one short file takes a few seconds
+DISCONNECT_POLL_S = 0.5  # how often a running transcription looks whether its client is still there
 FORM_OVERHEAD = 1 << 20  # Content-Length allowance on top of the file: boundaries and option fields
 MAX_FIELD_BYTES = 64 * 1024  # one option value (100 hotwords of 50 characters fit easily)
 MAX_FIELDS = 32
@@ -132,10 +138,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
         401: "missing or wrong API key",
+        403: "a cross-site browser request without an API key",
+        408: "the upload stalled or was too slow",
         413: "upload too big",
         415: "not audio or video, or no audio track",
         422: "bad option, or unusable audio (empty, truncated, too long, undecodable)",
-        503: "queue full: retry after the Retry-After header's seconds",
+        429: "this client has its share of the queue in flight already: retry after Retry-After",
+        503: "queue full, or too many uploads in progress: retry after the Retry-After header's seconds",
     }.items()
 }
 
@@ -210,31 +219,77 @@ class TranscriptionQueue:
 
     The pipeline runs one job at a time anyway; two threads let the next file decode while one is recognized,
     and waiting requests wait on the event loop instead of filling the thread pool the page and history share.
+    A slot is taken only once the upload is complete (a slow upload holds nobody's place), and one client may
+    hold at most `per_client` of them, so a single caller cannot fill the queue.
     """
 
-    def __init__(self, max_waiting: int, workers: int = 2) -> None:
+    def __init__(self, max_waiting: int, per_client: int, workers: int = 2) -> None:
         self.max_waiting = max_waiting
+        self.per_client = per_client
         self.in_flight = 0
+        self.by_client: dict[str, int] = {}
         self.limiter = anyio.CapacityLimiter(workers)
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, client: str) -> AsyncIterator[None]:
+        busy = {"Retry-After": str(RETRY_AFTER_S)}
         if self.in_flight > self.max_waiting:  # one runs, the others wait: refuse past max_queue waiting
             raise ApiError(
                 503,
                 "queue_full",
                 f"the server is busy ({self.in_flight} requests in flight); retry in {RETRY_AFTER_S} s",
                 f"服务器繁忙（{self.in_flight} 个请求正在处理或排队），请 {RETRY_AFTER_S} 秒后重试",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+                headers=busy,
+            )
+        mine = self.by_client.get(client, 0)
+        if mine >= self.per_client:
+            raise ApiError(
+                429,
+                "too_many_requests",
+                f"you have {mine} transcriptions in flight already (at most {self.per_client}); "
+                f"retry in {RETRY_AFTER_S} s",
+                f"您已有 {mine} 个识别请求在处理中（最多 {self.per_client} 个），请 {RETRY_AFTER_S} 秒后重试",
+                headers=busy,
             )
         self.in_flight += 1
+        self.by_client[client] = mine + 1
         try:
             yield
         finally:
             self.in_flight -= 1
+            self.by_client[client] -= 1
+            if not self.by_client[client]:
+                del self.by_client[client]
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.limiter)
+
+    async def run_while_connected(self, request: Request, options: TranscribeOptions, fn: Callable[..., T]) -> T:
+        """Run `fn` (which transcribes with `options`) in the pool; if the client hangs up meanwhile, the job is
+        told to stop at its next piece (options.cancel), so nobody's abandoned file keeps the recognizer."""
+        options.cancel = threading.Event()
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                while not await request.is_disconnected():
+                    await anyio.sleep(DISCONNECT_POLL_S)
+                options.cancel.set()
+                log.info("client %s went away: its transcription stops at the next piece", client_id(request))
+
+            tg.start_soon(watch)
+            try:
+                return await self.run(fn)
+            finally:
+                tg.cancel_scope.cancel()
+
+
+def client_id(request: Request) -> str:
+    """Who is asking, for the queue's per-client share: the API key or page user (checked by require_api_auth;
+    a digest, never the secret) when the API needs one, else the client's address."""
+    auth = request.headers.get("authorization", "").strip()
+    if auth and not request.app.state.credentials.api_open:
+        return "auth:" + hashlib.sha256(auth.encode()).hexdigest()[:16]
+    return "addr:" + (request.client.host if request.client else "?")
 
 
 ServiceDep = Annotated[TranscriptionService, Depends(get_service)]
@@ -436,7 +491,10 @@ async def receive_upload(request: Request, max_bytes: int) -> AsyncIterator[Uplo
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + FORM_OVERHEAD:
         raise too_big(int(length), max_bytes)
-    reader = FormReader(boundary, max_bytes)
+    try:
+        reader = FormReader(boundary, max_bytes)
+    except ValueError as e:  # e.g. a boundary over multipart's 256-character limit
+        raise _bad_form(f"malformed multipart header: {e}", "multipart 请求头格式错误") from e
     try:
         try:
             async for chunk in request.stream():
@@ -630,11 +688,19 @@ api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_auth)
 async def _transcribe(
     request: Request, service: TranscriptionService, queue: TranscriptionQueue, model: type[M], options_of: Callable
 ) -> tuple[Outcome, Upload, M]:
-    """Shared by both surfaces: queue slot (503 before reading), stream the upload, validate, transcribe, save."""
-    async with queue.slot(), receive_upload(request, service.settings.max_upload_bytes) as upload:
+    """Shared by both surfaces: stream the upload, validate, take a queue slot (503/429 before any work),
+    transcribe (stopped if the client hangs up), save."""
+    async with receive_upload(request, service.settings.max_upload_bytes) as upload:
         form = parse_options(model, upload.fields)
         options = options_of(form)
-        outcome = await queue.run(service.transcribe_file, upload.path, name=upload.name, source="api", options=options)
+        async with queue.slot(client_id(request)):
+            outcome = await queue.run_while_connected(
+                request,
+                options,
+                functools.partial(
+                    service.transcribe_file, upload.path, name=upload.name, source="api", options=options
+                ),
+            )
         return outcome, upload, form
 
 
@@ -878,7 +944,7 @@ def include_api(app: FastAPI, service: TranscriptionService, credentials: Creden
     """Add the API to `app` (before the page is mounted, so nothing here is shadowed by it)."""
     app.state.service = service
     app.state.credentials = credentials
-    app.state.queue = TranscriptionQueue(service.settings.max_queue)
+    app.state.queue = TranscriptionQueue(service.settings.max_queue, service.settings.max_queue_per_client)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router)

@@ -68,6 +68,9 @@ _DEMUXERS = (
 # Demuxers whose header duration comes from sample counts or an index, not from a bitrate estimate.
 _EXACT_DURATION_FORMATS = {"wav", "w64", "flac", "mov", "matroska", "ogg", "aiff", "caf"}
 
+# libsndfile reports a stream whose header leaves the length open (a FLAC written while streaming) as 2**63-1
+# frames; any count this large is "unknown", decoded until the duration limit rather than refused.
+_UNKNOWN_FRAMES = 1 << 40
 _READ_FRAMES = 1 << 16  # soundfile block size (frames); divided by the channel count to bound memory
 _BATCH_SAMPLES = 1 << 16  # decoded samples gathered before numpy/soxr work, to keep per-call overhead low
 
@@ -172,7 +175,7 @@ def probe_duration(path: str | Path | bytes | BinaryIO) -> float | None:
             if src.sniff() in ("wav", "flac"):
                 try:
                     with sf.SoundFile(src.reader()) as f:
-                        if f.frames > 0 and f.samplerate > 0:
+                        if 0 < f.frames < _UNKNOWN_FRAMES and f.samplerate > 0:
                             return f.frames / f.samplerate
                 except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
                     pass  # libsndfile cannot read it: ask FFmpeg below
@@ -217,7 +220,7 @@ def _decode_soundfile(src: _Source, filename: str, max_duration: float | None) -
         with sf.SoundFile(src.path if src.path is not None else src.reader()) as f:
             rate, channels, frames = f.samplerate, f.channels, f.frames
             _check_format(filename, rate, channels)
-            declared = frames / rate if frames > 0 else None
+            declared = frames / rate if 0 < frames < _UNKNOWN_FRAMES else None
             _check_header_duration(filename, declared, max_duration, exact=True)
             sink = _Sink(filename, max_duration, declared)
             block = max(1024, _READ_FRAMES // channels)

@@ -50,6 +50,14 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--auth", default=d.auth, help="user:password protecting the web page, or a file of such lines")
     p.add_argument("--api-key", default=d.api_key, help="Bearer key protecting the API, or a file of keys")
+    p.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="a host name the server may be reached by, besides localhost and --host (repeatable; * = any)",
+    )
+    p.add_argument("--max-live-sessions", type=int, default=d.max_live_sessions, help="live dictations at once (page)")
     add_settings_args(p)
 
 

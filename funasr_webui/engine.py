@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -18,6 +19,18 @@ class TranscribeOptions:
     language: str | None = None  # None: detect (engines that can); Paraformer is Chinese(-English) only
     # called with the fraction of the audio done, for progress bars; engines that cannot tell call it at the end
     progress: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
+    # set when nobody waits for the result any more (the API client hung up): engines stop at the next piece
+    cancel: threading.Event | None = field(default=None, repr=False, compare=False)
+
+    def checkpoint(self, done: float | None = None) -> None:
+        """Called by engines between pieces of work: raises Cancelled when the job was given up, else reports
+        progress (`done`, the fraction finished) when there is some to report."""
+        if self.cancel is not None and self.cancel.is_set():
+            from .errors import Cancelled
+
+            raise Cancelled()
+        if done is not None and self.progress:
+            self.progress(done)
 
 
 @dataclass

@@ -17,3 +17,10 @@ class UserError(Exception):
 
     def message(self, lang: str = "en") -> str:
         return self.messages["zh" if lang.lower().startswith("zh") else "en"]
+
+
+class Cancelled(UserError):
+    """The client went away before its transcription finished: the work stops at the next piece."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled", "the client went away; transcription stopped", "客户端已断开，识别已停止", 499)

@@ -192,6 +192,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "recognition is {behind} behind, catching up",
         "识别落后 {behind}，正在追赶",
     ),
+    "status_live_dropped": (
+        "{dropped} of audio dropped: it arrived faster than it can be heard",
+        "已丢弃 {dropped} 音频：到达速度超过实时",
+    ),
+    "msg_live_busy": (
+        "Live dictation is busy: {count} dictations are running (at most {limit}). Try again in a moment, or "
+        "record first and recognize after (the other microphone mode).",
+        "实时听写繁忙：已有 {count} 路听写在进行（最多 {limit} 路）。请稍后再试，或改用“先录音后识别”模式。",
+    ),
     "status_live_finishing": ("Finishing the last sentence and saving…", "正在完成最后一句并保存…"),
     "msg_live_saved": ("Dictation ended and saved in History (#{id}).", "听写已结束，已保存到历史记录（#{id}）。"),
     "msg_live_nothing": (

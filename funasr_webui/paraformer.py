@@ -99,8 +99,7 @@ class ParaformerEngine:
             texts.append(text)
             raws.append(raw)
             segments += piece_segments
-            if options.progress:
-                options.progress(b / audio.size)
+            options.checkpoint(b / audio.size)
         return EngineResult(text="".join(texts), raw_text="".join(raws), segments=segments, language="zh")
 
     def _transcribe_piece(

@@ -6,10 +6,13 @@ import logging
 import sys
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount
 
 from . import __version__, tempfiles
 from .api import include_api
 from .auth import Credentials, exposure_warnings
+from .security import BodyGuard, HostGuard, OriginGuard, PageLogin
 from .service import TranscriptionService, build_service
 from .settings import Settings
 
@@ -31,8 +34,9 @@ def create_app(service: TranscriptionService) -> FastAPI:
     app = FastAPI(title="funasr-webui", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     # API routes first: the page is mounted at "/" and would otherwise answer every path.
     include_api(app, service, credentials)
+    tempfiles.gradio_cache()
     blocks = build_ui(service)
-    return gr.mount_gradio_app(
+    gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -40,6 +44,28 @@ def create_app(service: TranscriptionService) -> FastAPI:
         auth_message="funasr-webui: sign in with a user from --auth",
         max_file_size=settings.max_upload_bytes,
     )
+    # Gradio checks that a file given to a file input was uploaded by a user (not any server path) only once
+    # the page "has launched", which mounting never marks: without this, /etc/passwd or /dev/zero go through.
+    blocks.has_launched = True
+    page = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "")
+    protect(app, settings, credentials, lambda: (page.tokens, page.cookie_id))
+    return app
+
+
+def protect(app: FastAPI, settings: Settings, credentials: Credentials, tokens) -> None:
+    """The walls around API and page (see security.py); the last added runs first."""
+    # A CORS middleware of our own, allowing no other origin, also turns off Gradio's, which would answer any
+    # http://localhost:* page with credentials.
+    app.add_middleware(CORSMiddleware, allow_origins=[])
+    app.add_middleware(
+        BodyGuard,
+        max_bodies=settings.max_uploads,
+        idle_s=settings.upload_idle_timeout,
+        total_s=settings.upload_timeout,
+    )
+    app.add_middleware(PageLogin, credentials=credentials, tokens=tokens)
+    app.add_middleware(OriginGuard, credentials=credentials)
+    app.add_middleware(HostGuard, bind_host=settings.host, allowed=settings.allowed_hosts)
 
 
 def serve(settings: Settings) -> int:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     auth: str | None = None  # "user:password" protecting the page
     api_key: str | None = None  # Bearer key protecting the API
     max_queue: int = 64  # waiting requests before the API answers 503
+    max_queue_per_client: int = 16  # one client's share of the queue (API key, page user or address)
+    allowed_hosts: list[str] = []  # Host names accepted besides localhost and --host ("*": any)
+    max_uploads: int = 16  # request bodies being received at once
+    upload_idle_timeout: float = 30.0  # seconds an upload may send nothing before it is refused
+    upload_timeout: float = 3600.0  # seconds one upload may take in all
+    max_live_sessions: int = 4  # live dictations at once (each keeps the recognizer busy in real time)
 
     @property
     def max_upload_bytes(self) -> int:

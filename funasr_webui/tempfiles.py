@@ -3,6 +3,7 @@ killed server left behind (uploads in flight, download folders) without touching
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -19,6 +20,19 @@ _OWNED = re.compile(rf"^{re.escape(PREFIX)}[a-z]+-(\d+)-")
 def prefix(kind: str) -> str:
     """Name prefix for this process's temporary `kind` ("upload", "page", ...)."""
     return f"{PREFIX}{kind}-{os.getpid()}-"
+
+
+def gradio_cache() -> Path:
+    """Gradio's upload and output cache: a private (0700) folder of this process, removed when it exits (and by
+    the next start's sweep if it was killed). Set before the page is built: Gradio reads GRADIO_TEMP_DIR then.
+    A folder the user chose (GRADIO_TEMP_DIR already set) is theirs and left alone."""
+    chosen = os.environ.get("GRADIO_TEMP_DIR")
+    if chosen:
+        return Path(chosen)
+    path = Path(tempfile.mkdtemp(prefix=prefix("gradio")))  # mkdtemp: mode 0700
+    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _alive(pid: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,8 @@ class SpeechDetector:
         )
         self.max_end_silence_ms = max_end_silence_ms
 
-    def segments(self, audio: np.ndarray) -> list[tuple[float, float]]:
-        """Speech spans in seconds, in order."""
+    def segments(self, audio: np.ndarray, between: Callable[[], None] | None = None) -> list[tuple[float, float]]:
+        """Speech spans in seconds, in order. `between` runs after each minute (it raises to stop early)."""
         if audio.size < SAMPLE_RATE // 100:  # under 10 ms: nothing a VAD frame can judge
             return []
         # Streamed a minute at a time: the whole-file call builds features for all of it at once
@@ -49,6 +50,8 @@ class SpeechDetector:
                 if e is not None and start is not None and e > start:
                     spans.append((start, e))
                     start = None
+            if between is not None:
+                between()
         return spans
 
     def stream(self, chunk: np.ndarray, cache: dict, is_final: bool) -> list[tuple[float | None, float | None]]:

@@ -52,6 +52,8 @@ LIVE_STREAM_EVERY_S = 0.5  # the browser sends the microphone in chunks this lon
 LIVE_TIME_LIMIT_S = 3 * 3600
 LIVE_JUST_OPENED_S = 2.0  # an open dictation with no more audio than this belongs to the recording now starting
 LIVE_FEED_MAX_S = 4.0  # a backlog goes into the recognizer in pieces this long (see live_feed)
+LIVE_MAX_AHEAD_S = 30.0  # audio may arrive this far ahead of the clock (bursts after a stall) before it is dropped
+LIVE_MAX_BACKLOG_S = 120.0  # audio waiting for a busy recognizer past this is dropped: memory stays bounded
 LIVE_BEHIND_S = 3.0  # the status says how far recognition lags behind the microphone from this many seconds
 PARTIAL_MARK = "▌"  # starts the line of the sentence still being spoken (it may change)
 
@@ -336,6 +338,8 @@ class LiveSession:
     inbox_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # guards inbox, feeding
     feeding: bool = False  # a worker thread is emptying the inbox
     heard: float = 0.0  # seconds of audio received from the browser
+    dropped: float = 0.0  # seconds refused: faster than real time, or past the backlog bound
+    opened: float = field(default_factory=time.monotonic)
     # What the page shows, written by whoever holds the lock (one assignment, so always whole): text, sentences
     view: tuple[str, tuple[Segment, ...]] = ("", ())
     shown_sentences: int = 0  # sentences in the page's table (sent again only when one is added)
@@ -516,6 +520,14 @@ class WebUI:
             current = self.live_sessions.get(session_hash or "")
             if current is not None and self.just_opened(current):
                 return current
+            running = len(self.live_sessions) - (current is not None)
+            if running >= self.settings.max_live_sessions:
+                raise UserError(
+                    "live_busy",
+                    t("msg_live_busy", "en", count=running, limit=self.settings.max_live_sessions),
+                    t("msg_live_busy", "zh", count=running, limit=self.settings.max_live_sessions),
+                    status=503,
+                )
             session = LiveSession(self.live.start(options), f"dictation-{datetime.now():%Y%m%d-%H%M%S}", session_hash)
             if session_hash:
                 self.live_sessions[session_hash] = session
@@ -564,13 +576,20 @@ class WebUI:
         behind = session.heard - session.state.received
         if behind >= LIVE_BEHIND_S:  # a slow computer (or a long file job holding the recognizer) falls behind
             status += " · " + t("status_live_behind", lang, behind=fmt_seconds(behind, lang))
+        if session.dropped:
+            status += " · " + t("status_live_dropped", lang, dropped=fmt_seconds(session.dropped, lang))
         return status
 
     def live_enqueue(self, session: LiveSession, audio: np.ndarray) -> None:
         """Queue 16 kHz audio for the session's worker, starting one if none is running."""
+        seconds = audio.size / SAMPLE_RATE
         with session.inbox_lock:
+            ahead = session.heard + seconds - (time.monotonic() - session.opened)
+            if ahead > LIVE_MAX_AHEAD_S or session.heard - session.state.received > LIVE_MAX_BACKLOG_S:
+                session.dropped += seconds  # a client pushing audio faster than anyone speaks, or a stalled worker
+                return
             session.inbox.append(audio)
-            session.heard += audio.size / SAMPLE_RATE
+            session.heard += seconds
             if session.feeding:
                 return
             session.feeding = True

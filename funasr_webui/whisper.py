@@ -88,7 +88,7 @@ class WhisperEngine:
         }
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
-        spans = self.vad.segments(audio)
+        spans = self.vad.segments(audio, options.checkpoint)
         if not spans:
             return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
         clips = [audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in spans]
@@ -104,8 +104,7 @@ class WhisperEngine:
             for i, text in zip(group, decoded, strict=True):
                 texts[i] = text
                 done += clips[i].size
-            if options.progress:
-                options.progress(done / total)
+            options.checkpoint(done / total)
         segments = [
             Segment(start=round(start, 3), end=round(end, 3), text=text)
             for (start, end), text in zip(spans, texts, strict=True)

@@ -267,20 +267,26 @@ class TranscriptionQueue:
     async def run_while_connected(self, request: Request, options: TranscribeOptions, fn: Callable[..., T]) -> T:
         """Run `fn` (which transcribes with `options`) in the pool; if the client hangs up meanwhile, the job is
         told to stop at its next piece (options.cancel), so nobody's abandoned file keeps the recognizer."""
-        options.cancel = threading.Event()
+        cancel = options.cancel = threading.Event()
+
+        async def watch() -> None:
+            while not await request.is_disconnected():
+                await anyio.sleep(DISCONNECT_POLL_S)
+            cancel.set()
+            log.info("client %s went away: its transcription stops at the next piece", client_id(request))
+
         async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                while not await request.is_disconnected():
-                    await anyio.sleep(DISCONNECT_POLL_S)
-                options.cancel.set()
-                log.info("client %s went away: its transcription stops at the next piece", client_id(request))
-
             tg.start_soon(watch)
             try:
-                return await self.run(fn)
-            finally:
-                tg.cancel_scope.cancel()
+                outcome = await self.run(fn)
+            except Exception as e:  # raised outside the group, so the API's handlers see it (not an ExceptionGroup)
+                failure = e
+            else:
+                failure = None
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return outcome
 
 
 def client_id(request: Request) -> str:

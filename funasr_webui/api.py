@@ -578,7 +578,7 @@ def parse_options(model: type[M], fields: dict[str, list[str]]) -> M:
 
 
 def check_engine(requested: str | None, service: TranscriptionService) -> None:
-    engine = service.pipeline.engine
+    engine = service.engine
     if requested and requested != "auto" and requested != engine.name:
         raise ApiError(
             422,
@@ -662,9 +662,7 @@ def _no_paths(text: str) -> str:
 def health(request: Request) -> JSONResponse:
     service: TranscriptionService = request.app.state.service
     queue: TranscriptionQueue = request.app.state.queue
-    engine = getattr(service.pipeline, "engine", None)
-    if engine is None:
-        return JSONResponse({"status": "loading", "ready": False, "version": __version__}, status_code=503)
+    engine = service.engine  # the models load before the port opens: a server that answers is ready
     models = {k: _no_paths(v) for k, v in engine.describe().items()}
     body = {
         "status": "ok",
@@ -675,7 +673,7 @@ def health(request: Request) -> JSONResponse:
         "device": engine.device,
         "models": models,
         "languages": list(engine.languages),
-        "notice": _no_paths(service.pipeline.notice) if service.pipeline.notice else None,
+        "notice": _no_paths(service.notice) if service.notice else None,
         "queue": {"in_flight": queue.in_flight, "max_queue": queue.max_waiting},
         "limits": {
             "max_upload_bytes": service.settings.max_upload_bytes,
@@ -796,7 +794,7 @@ def list_history(
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
-    page = service.history.search(filters.q, **filters.as_kwargs(), limit=limit, offset=offset)
+    page = service.search(filters.q, **filters.as_kwargs(), limit=limit, offset=offset)
     return {
         "items": [_summary(r) for r in page.records],
         "total": page.total,
@@ -831,8 +829,8 @@ def export_history(
                 422, "bad_option", "ids must be comma-separated numbers", "ids 必须是逗号分隔的数字"
             ) from None
     else:
-        id_list = service.history.search_ids(filters.q, **filters.as_kwargs())
-    content = service.history.export(format, id_list)
+        id_list = service.search_ids(filters.q, **filters.as_kwargs())
+    content = service.export(format, id_list)
     ext = "zip" if format.startswith("zip-") else format
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Response(
@@ -843,7 +841,7 @@ def export_history(
 
 
 def _record(service: TranscriptionService, record_id: int) -> Any:
-    record = service.history.get(record_id)
+    record = service.get(record_id)
     if record is None:
         raise ApiError(404, "not_found", f"no history record {record_id}", f"没有历史记录 {record_id}")
     return record
@@ -870,7 +868,7 @@ def get_history(
 @api_router.delete("/history/{record_id}", tags=["history"], summary="Delete one record", dependencies=[only_params()])
 def delete_history(record_id: int, service: ServiceDep) -> dict[str, Any]:
     _record(service, record_id)
-    service.history.delete([record_id])
+    service.delete([record_id])
     return {"deleted": record_id}
 
 

@@ -46,10 +46,17 @@ class Engine(Protocol):
     model_name: str
     device: str
     languages: tuple[str, ...]  # what `language` may be; empty: not selectable
+    # Live dictation: with a streaming model, partials come from stream_partial chunk by chunk; without one
+    # (None), the open utterance is re-decoded with transcribe_utterance(final=False).
+    streaming: object | None
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult: ...
 
     def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str: ...
+
+    def stream_partial(self, chunk: np.ndarray, cache: dict, is_final: bool) -> str:
+        """Words for the next stride of an open utterance (state in `cache`); only when `streaming` is set."""
+        ...
 
     def describe(self) -> dict[str, str]: ...
 

@@ -10,15 +10,18 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError
-from .engine import TranscribeOptions, parse_hotwords
+from .engine import Engine, TranscribeOptions, parse_hotwords
 from .errors import UserError
-from .history import HistoryStore, Record, audio_hash, settings_key
+from .history import HistoryStore, Page, Record, audio_hash, settings_key
+from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .settings import Settings
 from .transcript import Transcript
@@ -38,6 +41,9 @@ class TranscriptionService:
         self.settings = settings
         self.pipeline = pipeline
         self.history = history
+        # One LiveTranscriber for all dictations (the models are shared, one call at a time under the pipeline's
+        # lock); each dictation has its own LiveState.
+        self.live = LiveTranscriber(pipeline)
 
     def options(
         self, hotwords: str | list[str] | None = None, itn: bool | None = None, language: str | None = None
@@ -209,6 +215,74 @@ class TranscriptionService:
             log.error("could not save failure to history: %s", e)
             self.cancel_job(job)
 
+    # ------------------------------------------------------------------ live dictation
+
+    def save_live(self, state: LiveState, job: int | None = None) -> int | None:
+        """Save a finished live session once (source "microphone"); nothing is saved when nothing was said.
+        ``job``: the session's job (opened at its first sentence), closed by the save."""
+        if state.record_id is not None:
+            return state.record_id
+        transcript = self.live.transcript(state)
+        if transcript is None:
+            self.cancel_job(job)
+            return None
+        outcome = self._save(transcript, source="microphone", digest="", audio_path=None, job=job)
+        state.record_id = outcome.record_id
+        return state.record_id
+
+    # ------------------------------------------------------------------ the history, for page, API and CLI
+
+    def search(self, q: str = "", *, limit: int = 20, offset: int = 0, **filters: Any) -> Page:
+        """Records matching `q` and the filters (date_from, date_to, engine, source, status), newest first."""
+        return self.history.search(q, **filters, limit=limit, offset=offset)
+
+    def search_ids(self, q: str = "", **filters: Any) -> list[int]:
+        return self.history.search_ids(q, **filters)
+
+    def get(self, record_id: int) -> Record | None:
+        return self.history.get(record_id)
+
+    def delete(self, ids: Iterable[int]) -> int:
+        return self.history.delete(list(ids))
+
+    def export(self, fmt: str, ids: Iterable[int] | None = None) -> bytes:
+        return self.history.export(fmt, ids)
+
+    def purge(self, older_than_days: float) -> int:
+        return self.history.purge(older_than_days)
+
+    def history_stats(self) -> dict[str, Any]:
+        return self.history.stats()
+
+    @property
+    def history_path(self) -> Path:
+        return Path(self.history.db_path)
+
+    # ------------------------------------------------------------------ the loaded engine
+
+    @property
+    def engine(self) -> Engine:
+        return self.pipeline.engine
+
+    @property
+    def notice(self) -> str | None:
+        """Why the embedded engine stands in for Paraformer, when it does."""
+        return self.pipeline.notice
+
+    def describe(self) -> dict[str, str]:
+        """Engine, models and device, for the System tab and /health."""
+        return self.pipeline.describe()
+
+    def free_gpu_memory(self) -> tuple[int, int] | None:
+        """Give cached CUDA memory back to the driver: bytes reserved (before, after); None without a GPU."""
+        if self.engine.device != "cuda":
+            return None
+        import torch
+
+        before = torch.cuda.memory_reserved()
+        self.pipeline.free_gpu_cache()
+        return before, torch.cuda.memory_reserved()
+
 
 def build_service(settings: Settings) -> TranscriptionService:
     """Load every model and open the history: done once, before the server accepts requests."""
@@ -236,17 +310,3 @@ def report_interrupted(history: HistoryStore) -> None:
         len(history.interrupted),
         names,
     )
-
-
-def save_live(service: TranscriptionService, transcriber, state, job: int | None = None) -> int | None:
-    """Save a finished live session once (source "microphone"); nothing is saved when nothing was said.
-    ``job``: the session's job (see WebUI.live_worker), closed by the save."""
-    if state.record_id is not None:
-        return state.record_id
-    transcript = transcriber.transcript(state)
-    if transcript is None:
-        service.cancel_job(job)
-        return None
-    outcome = service._save(transcript, source="microphone", digest="", audio_path=None, job=job)
-    state.record_id = outcome.record_id
-    return state.record_id

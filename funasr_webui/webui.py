@@ -33,8 +33,8 @@ from .audio import SAMPLE_RATE, AudioError
 from .errors import UserError
 from .history import EXPORT_FORMATS, Page, Record
 from .i18n import gradio_i18n, lang_of, t, ui
-from .live import LiveState, LiveTranscriber, to_mono_16k
-from .service import Outcome, TranscriptionService, save_live
+from .live import LiveState, to_mono_16k
+from .service import Outcome, TranscriptionService
 from .transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
@@ -369,9 +369,7 @@ class WebUI:
         self.settings = service.settings
         self.tmp_root = Path(tempfile.mkdtemp(prefix=tempfiles.prefix("page")))
         self.uploads: list[gr.File] = []  # upload boxes, redrawn when the language changes
-        # One LiveTranscriber for the app (the models are shared, one call at a time under the pipeline's lock);
-        # each browser session has its own LiveState in a gr.State.
-        self.live = LiveTranscriber(service.pipeline)
+        self.live = service.live
         # Dictations under way by browser session, so that a tab closed mid-dictation can be found and saved
         self.live_sessions: dict[str, LiveSession] = {}
         self.live_sessions_lock = threading.Lock()
@@ -670,7 +668,7 @@ class WebUI:
                     log.exception("finishing a live dictation failed; saving the finished sentences")
                     state.partial, state.finished = "", True
                 session.refresh()
-            record_id = save_live(self.service, self.live, state, session.job)
+            record_id = self.service.save_live(state, session.job)
         with self.live_sessions_lock:
             if session.session_hash and self.live_sessions.get(session.session_hash) is session:
                 del self.live_sessions[session.session_hash]
@@ -872,7 +870,7 @@ class WebUI:
         ]
 
     def _search(self, filters: dict[str, Any], page: int) -> Page:
-        return self.service.history.search(
+        return self.service.search(
             filters["q"],
             **{k: v for k, v in filters.items() if k != "q"},
             limit=HISTORY_PAGE_SIZE,
@@ -957,7 +955,7 @@ class WebUI:
             record_id = int((evt.row_value or [None])[0])
         except (TypeError, ValueError):
             return self.detail_values(None, lang)
-        return self.detail_values(self.service.history.get(record_id), lang)
+        return self.detail_values(self.service.get(record_id), lang)
 
     def history_delete_ask(self, selected: int | None, lang: str) -> Any:
         if selected is None:
@@ -969,7 +967,7 @@ class WebUI:
         """Delete the selected record; returns [confirm row, detail outputs...]."""
         lang = lang_of(lang)
         if selected is not None:
-            self.service.history.delete([int(selected)])
+            self.service.delete([int(selected)])
             info(t("msg_deleted", lang), lang)
         return [gr.update(visible=False), *self.detail_values(None, lang)]
 
@@ -983,12 +981,12 @@ class WebUI:
             warn(t("msg_bad_date", lang), lang)
             return gr.update(value=None, visible=False)
         query = filters.pop("q")
-        ids = self.service.history.search_ids(query, **filters)
+        ids = self.service.search_ids(query, **filters)
         if not ids:
             warn(t("msg_export_empty", lang), lang)
             return gr.update(value=None, visible=False)
         fmt = fmt if fmt in EXPORT_FORMATS else "json"
-        data = self.service.history.export(fmt, ids)
+        data = self.service.export(fmt, ids)
         suffix = "zip" if fmt.startswith("zip-") else fmt
         kind = f"-{fmt[4:]}" if fmt.startswith("zip-") else ""
         path = self.request_dir() / f"transcripts{kind}-{datetime.now():%Y%m%d-%H%M%S}.{suffix}"
@@ -1016,7 +1014,7 @@ class WebUI:
         lang = lang_of(lang)
         n = self._days(days)
         if n is not None:
-            removed = self.service.history.purge(n)
+            removed = self.service.purge(n)
             info(t("msg_purged", lang, count=removed, days=f"{n:g}"), lang)
         return gr.update(visible=False)
 
@@ -1028,7 +1026,7 @@ class WebUI:
         return pd.DataFrame(rows, columns=[t("col_item", lang), t("col_value", lang)])
 
     def system_rows(self, lang: str) -> list[tuple[str, str]]:
-        info = self.service.pipeline.describe()
+        info = self.service.describe()
         rows = [
             ("sys_engine", info.get("engine", "")),
             ("sys_model", info.get("model", "")),
@@ -1068,7 +1066,7 @@ class WebUI:
 
     def history_rows(self) -> list[tuple[str, str]]:
         try:
-            stats = self.service.history.stats()
+            stats = self.service.history_stats()
         except Exception:  # a locked or damaged database must not break the System tab
             log.exception("history stats failed")
             return []
@@ -1077,11 +1075,11 @@ class WebUI:
             ("sys_hist_count", f"{stats['count']} ({stats['done']} / {stats['failed'] + stats['interrupted']})"),
             ("sys_hist_hours", f"{stats['audio_hours']:.2f}"),
             ("sys_hist_size", fmt_bytes(stats["db_bytes"] + stats["audio_bytes"])),
-            ("sys_hist_path", str(self.service.history.db_path)),
+            ("sys_hist_path", str(self.service.history_path)),
         ]
 
     def device_label(self, lang: str) -> str:
-        device = self.service.pipeline.engine.device
+        device = self.service.engine.device
         if device == "cuda":
             try:
                 import torch
@@ -1093,32 +1091,29 @@ class WebUI:
 
     def system_free_gpu(self, lang: str) -> pd.DataFrame:
         lang = lang_of(lang)
-        if self.service.pipeline.engine.device != "cuda":
+        freed = self.service.free_gpu_memory()
+        if freed is None:
             info(t("msg_no_gpu", lang), lang)
             return self.system_table(lang)
-        import torch
-
-        before = torch.cuda.memory_reserved()
-        self.service.pipeline.free_gpu_cache()
-        after = torch.cuda.memory_reserved()
+        before, after = freed
         info(t("msg_gpu_freed", lang, before=fmt_bytes(before), after=fmt_bytes(after)), lang)
         return self.system_table(lang)
 
     # ------------------------------------------------------------------ header and language
 
     def engine_line(self, lang: str) -> str:
-        engine = self.service.pipeline.engine
+        engine = self.service.engine
         return t(
             "engine_line", lang, engine=esc(engine.name), model=esc(engine.model_name), device=self.device_label(lang)
         )
 
     def notice(self, lang: str) -> Any:
         """Shown while the embedded engine stands in for Paraformer, with how to get Paraformer."""
-        if self.service.pipeline.engine.name == "paraformer":
+        if self.service.engine.name == "paraformer":
             return gr.update(value="", visible=False)
         text = "⚠ " + t("notice_embedded", lang)
-        if self.service.pipeline.notice:
-            text += "\n\n" + t("notice_reason", lang, reason=esc(self.service.pipeline.notice))
+        if self.service.notice:
+            text += "\n\n" + t("notice_reason", lang, reason=esc(self.service.notice))
         return gr.update(value=text, visible=True)
 
     def on_language(self, lang: str, *tables_and_mark: Any) -> list[Any]:
@@ -1230,7 +1225,7 @@ class WebUI:
             elem_id=f"{prefix}-hotwords",
         )
         itn = gr.Checkbox(value=self.settings.itn, label=ui("itn"), info=ui("itn_info"), elem_id=f"{prefix}-itn")
-        languages = self.service.pipeline.engine.languages
+        languages = self.service.engine.languages
         language = gr.Dropdown(
             language_choices(languages),
             value="auto",

@@ -121,6 +121,9 @@ class WhisperEngine:
         clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
         return self.decode([clip], options.language or "zh", options.hotwords, self.beam_size if final else 1)[0]
 
+    def stream_partial(self, chunk: np.ndarray, cache: dict, is_final: bool) -> str:
+        raise RuntimeError("Whisper has no streaming model: live partials re-decode the open utterance")
+
     def detect_language(self, clips: list[np.ndarray]) -> str:
         """Language of the first ~10 s of speech, from one encoder pass over a window cut to it."""
         take, size = [], 0

@@ -12,7 +12,6 @@ import soundfile as sf
 from funasr_webui.engine import TranscribeOptions
 from funasr_webui.live import LiveState, LiveTranscriber, to_mono_16k
 from funasr_webui.metrics import cer, strip_punctuation
-from funasr_webui.service import save_live
 
 
 def chunks(audio: np.ndarray, seed: int, low_ms: int = 100, high_ms: int = 600):
@@ -86,7 +85,7 @@ def test_silence_gives_no_text_and_no_record(live: LiveTranscriber, service) -> 
     rng = np.random.default_rng(0)
     state = dictate(live, (rng.standard_normal(16000 * 5) * 0.001).astype(np.float32))
     assert state.sentences == [] and state.text == ""
-    assert save_live(service, live, state) is None
+    assert service.save_live(state) is None
     assert service.history.search().total == 0
 
 
@@ -103,9 +102,9 @@ def test_monologue_is_cut_at_the_maximum_utterance_length(whisper_pipeline, shar
 def test_finished_session_is_saved_once(live: LiveTranscriber, service, shared_audio: Path) -> None:
     audio, _ = sf.read(shared_audio / "zh" / "sample.wav", dtype="float32")
     state = dictate(live, audio, hotwords=["滨海新区"])
-    record_id = save_live(service, live, state)
+    record_id = service.save_live(state)
     assert record_id is not None
-    assert save_live(service, live, state) == record_id  # a second stop does not duplicate it
+    assert service.save_live(state) == record_id  # a second stop does not duplicate it
     record = service.history.get(record_id)
     assert record.source == "microphone" and record.segments and "滨海新区" in record.text
     assert service.history.search().total == 1

@@ -22,6 +22,7 @@ import soundfile as sf
 
 from funasr_webui import webui
 from funasr_webui.engine import TranscribeOptions
+from funasr_webui.live import LiveTranscriber
 from funasr_webui.metrics import cer, strip_punctuation
 from funasr_webui.transcript import Segment
 from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, UPDATE_DOCS, VIEWPORT
@@ -186,7 +187,7 @@ def test_a_closed_tab_saves_its_dictation_once(ui, service, shared_audio: Path):
 
 
 def test_a_monologue_is_cut_into_sentences_even_when_the_worker_catches_up(ui, service, shared_audio: Path):
-    ui.live = webui.LiveTranscriber(service.pipeline, max_utterance_s=6.0)
+    ui.live = LiveTranscriber(service.pipeline, max_utterance_s=6.0)
     audio, rate = sf.read(shared_audio / "zh" / "asr_example.wav", dtype="int16")
     speech = audio[int(0.7 * rate) : int(5.3 * rate)]
     monologue = np.repeat(np.concatenate([speech] * 3), RATE // rate)  # ~14 s without a pause, sent at once

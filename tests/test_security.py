@@ -279,7 +279,8 @@ def test_queue_full_answers_503_and_one_client_gets_a_share(service, wav: bytes)
 
         def send(key: str) -> requests.Response:
             auth = {"Authorization": f"Bearer {key}"}
-            return requests.post(server.url + "/api/v1/transcriptions", files={"file": ("a.wav", wav)}, headers=auth)
+            url = server.url + "/api/v1/transcriptions"
+            return requests.post(url, files={"file": ("a.wav", wav)}, headers=auth, timeout=30)
 
         results: dict[str, requests.Response] = {}
         lock = service.pipeline.lock

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from .audio import SAMPLE_RATE, AudioError
 from .engine import TranscribeOptions, parse_hotwords
 from .errors import UserError
-from .history import HistoryStore, Record, audio_hash, settings_key
+from .history import HistoryError, HistoryStore, Record, audio_hash, settings_key
 from .pipeline import Pipeline
 from .settings import Settings
 from .transcript import Transcript
@@ -121,7 +120,7 @@ class TranscriptionService:
                 duration=round(duration, 3),
                 **self._how(options),
             )
-        except (sqlite3.Error, OSError) as e:  # full disk, read-only file: transcribe anyway
+        except (HistoryError, OSError) as e:  # full disk, read-only file: transcribe anyway
             log.error("could not note the transcription in history: %s", e)
             return None
 
@@ -143,7 +142,7 @@ class TranscriptionService:
             return
         try:
             self.history.cancel_job(job)
-        except (sqlite3.Error, OSError) as e:
+        except (HistoryError, OSError) as e:
             log.error("could not close transcription job %d in history: %s", job, e)
 
     def _engine_failure(
@@ -182,7 +181,7 @@ class TranscriptionService:
                 transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key, job=job
             )
             return Outcome(transcript, record_id)
-        except (sqlite3.Error, OSError) as e:  # full disk, read-only file: the user still gets the text
+        except (HistoryError, OSError) as e:  # full disk, read-only file: the user still gets the text
             log.error("could not save transcript to history: %s", e)
             self.cancel_job(job)  # not interrupted: the user has the text
             return Outcome(transcript, None, save_error=f"not saved to history: {e}")
@@ -205,7 +204,7 @@ class TranscriptionService:
                 job=job,
                 **self._how(options),
             )
-        except (sqlite3.Error, OSError) as e:
+        except (HistoryError, OSError) as e:
             log.error("could not save failure to history: %s", e)
             self.cancel_job(job)
 

@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .history.ownership import pid_alive
+
 log = logging.getLogger(__name__)
 
 PREFIX = "funasr-webui-"
@@ -19,16 +21,6 @@ _OWNED = re.compile(rf"^{re.escape(PREFIX)}[a-z]+-(\d+)-")
 def prefix(kind: str) -> str:
     """Name prefix for this process's temporary `kind` ("upload", "page", ...)."""
     return f"{PREFIX}{kind}-{os.getpid()}-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def sweep_orphans(folder: Path | None = None) -> int:
@@ -41,7 +33,7 @@ def sweep_orphans(folder: Path | None = None) -> int:
         return 0
     for entry in entries:
         m = _OWNED.match(entry.name)
-        if not m or _alive(int(m.group(1))):
+        if not m or pid_alive(int(m.group(1))):
             continue
         try:
             if entry.is_dir() and not entry.is_symlink():

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +22,17 @@ from pathlib import Path
 
 import pytest
 
-from funasr_webui import history, history_cli
-from funasr_webui.history import INTERRUPTED_ERROR, SCHEMA_VERSION, HistoryStore, audio_hash, grams, settings_key
+from funasr_webui import history_cli
+from funasr_webui.history import (
+    INTERRUPTED_ERROR,
+    SCHEMA_VERSION,
+    HistoryError,
+    HistoryStore,
+    audio_hash,
+    grams,
+    ownership,
+    settings_key,
+)
 from funasr_webui.transcript import Segment, Transcript
 from funasr_webui.writers import render
 
@@ -113,6 +123,51 @@ def test_audio_hash_streams_files(tmp_path: Path) -> None:
     assert audio_hash(b"x") != audio_hash(b"y")
 
 
+def test_database_failures_are_history_errors(store: HistoryStore, tmp_path: Path) -> None:
+    """Callers catch HistoryError (with SQLite's own message), never sqlite3.Error."""
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all\n" * 200)
+    with pytest.raises(HistoryError, match="not a database") as opened:
+        HistoryStore(junk)
+    assert isinstance(opened.value.__cause__, sqlite3.DatabaseError)
+
+    rid = store.add(make(), source="a.wav", audio_hash="1")
+    job = store.start_job(source="b.wav", audio_hash="2", settings_key="k")
+    store._conn().execute("PRAGMA query_only = ON")  # every write of this thread now fails, as on a read-only file
+    writes = [
+        lambda: store.add(make(), source="c.wav", audio_hash="3"),
+        lambda: store.add_failure(source="d.wav", audio_hash="4", error="e"),
+        lambda: store.start_job(source="e.wav", audio_hash="5", settings_key="k"),
+        lambda: store.cancel_job(job),
+        lambda: store.delete([rid]),
+        lambda: store.purge(0),
+    ]
+    for write in writes:
+        with pytest.raises(HistoryError, match="readonly") as failed:
+            write()
+        assert isinstance(failed.value.__cause__, sqlite3.OperationalError)
+    assert store.get(rid) is not None and store.stats()["count"] == 1  # reads still work
+    store._conn().execute("PRAGMA query_only = OFF")
+    store.cancel_job(store.start_job(source="f.wav", audio_hash="6", settings_key="k"))  # drops the stale job too
+    assert jobs_in(tmp_path / "history.db") == []
+
+
+def test_every_public_store_method_raises_history_errors_only() -> None:
+    public = [name for name, f in vars(HistoryStore).items() if callable(f) and not name.startswith("_")]
+    assert {"add", "add_failure", "search", "export", "stats", "vacuum"} <= set(public)
+    assert [name for name in public + ["__init__"] if not hasattr(getattr(HistoryStore, name), "__wrapped__")] == []
+
+
+def test_only_the_history_package_imports_sqlite3() -> None:
+    package = ROOT / "funasr_webui"
+    importers = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if re.search(r"^\s*(import|from)\s+sqlite3\b", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert importers and all(name.startswith("history/") for name in importers), importers
+
+
 # --------------------------------------------------------------------------- search
 
 
@@ -193,10 +248,10 @@ def test_filters_pagination_newest_first(store: HistoryStore) -> None:
 
 
 def test_total_is_capped_for_broad_queries(store: HistoryStore, monkeypatch) -> None:
-    import funasr_webui.history as history
+    from funasr_webui.history import search
 
-    monkeypatch.setattr(history, "PROBE_ROWS", 10)
-    monkeypatch.setattr(history, "COUNT_CAP", 15)
+    monkeypatch.setattr(search, "PROBE_ROWS", 10)
+    monkeypatch.setattr(search, "COUNT_CAP", 15)
     ids = store.add_many([(make(f"记录{i}号。"), "a.wav", "h") for i in range(60)])
     page = store.search("记录", limit=5)
     assert ids_of(page) == ids[::-1][:5] and not page.total_exact and 15 <= page.total < 60 and page.has_next
@@ -716,12 +771,12 @@ def test_job_owner_is_the_process_not_just_its_pid(tmp_path: Path) -> None:
     with job_owner(db, "a.wav"):
         with closing(sqlite3.connect(db)) as conn:
             pid, token = conn.execute("SELECT owner_pid, owner_token FROM jobs").fetchone()
-        assert history._owner_alive(pid, token)
-        assert not history._owner_alive(pid, token + "0")  # the pid reused by a later process is not the owner
-    assert not history._owner_alive(pid, token)
-    me, mine = history._owner()
-    assert me == os.getpid() and history._owner_alive(me, mine)
-    assert not history._owner_alive(me, "a process before a restart that had this pid")
+        assert ownership.owner_alive(pid, token)
+        assert not ownership.owner_alive(pid, token + "0")  # the pid reused by a later process is not the owner
+    assert not ownership.owner_alive(pid, token)
+    me, mine = ownership.owner()
+    assert me == os.getpid() and ownership.owner_alive(me, mine)
+    assert not ownership.owner_alive(me, "a process before a restart that had this pid")
 
 
 def test_cli_lists_interrupted_records(tmp_path: Path) -> None:

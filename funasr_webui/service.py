@@ -78,7 +78,7 @@ class TranscriptionService:
         try:
             audio = self.pipeline.decode(path, name)
         except AudioError as e:
-            self._save_failure(source, digest, options, e.message("en"))
+            self._save_failure(source, digest, options, e.message("en"), e.code)
             raise
         except Exception as e:  # not a known file problem: reported like a model error
             raise self._engine_failure(e, name, source, digest, options, None) from e
@@ -157,7 +157,9 @@ class TranscriptionService:
     ) -> UserError:
         """Save a model failure (in place of its job) and return the error the user sees."""
         log.exception("transcription of %s failed", name)
-        self._save_failure(source, digest, options, f"{type(e).__name__}: {e}", job=job, duration=duration)
+        self._save_failure(
+            source, digest, options, f"{type(e).__name__}: {e}", "engine_error", job=job, duration=duration
+        )
         return UserError(
             "engine_error",
             f"{name}: recognition failed ({type(e).__name__}: {e})",
@@ -192,14 +194,18 @@ class TranscriptionService:
         digest: str,
         options: TranscribeOptions,
         error: str,
+        error_code: str,
         job: int | None = None,
         duration: float = 0.0,
     ) -> None:
+        """Save a failed transcription: its English text for reading, its code for the page to show it in any
+        language."""
         try:
             self.history.add_failure(
                 source=source,
                 audio_hash=digest,
                 error=error,
+                error_code=error_code,
                 duration=round(duration, 3),
                 job=job,
                 **self._how(options),

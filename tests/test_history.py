@@ -136,7 +136,7 @@ def test_database_failures_are_history_errors(store: HistoryStore, tmp_path: Pat
     store._conn().execute("PRAGMA query_only = ON")  # every write of this thread now fails, as on a read-only file
     writes = [
         lambda: store.add(make(), source="c.wav", audio_hash="3"),
-        lambda: store.add_failure(source="d.wav", audio_hash="4", error="e"),
+        lambda: store.add_failure(source="d.wav", audio_hash="4", error="e", error_code="not_media"),
         lambda: store.start_job(source="e.wav", audio_hash="5", settings_key="k"),
         lambda: store.cancel_job(job),
         lambda: store.delete([rid]),
@@ -508,8 +508,9 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
 
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == records_before
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        # Every column as it was; migration 4 appends error_code, unknown (NULL) for these records.
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
         assert schema_names(conn, "index") == indexes_before and schema_names(conn, "trigger") == triggers_before
         assert conn.execute("PRAGMA foreign_key_list(bodies)").fetchone()[2] == "records"
@@ -526,6 +527,97 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
         conn.execute("UPDATE records SET status = 'interrupted' WHERE id = 3")
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("UPDATE records SET status = 'running' WHERE id = 3")
+
+
+# Schema version 3 as released: migration 3 rebuilt records (status 'interrupted' allowed) and added jobs.
+V3_CHANGES = """
+CREATE TABLE records_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed', 'interrupted')), source TEXT NOT NULL,
+    audio_hash TEXT NOT NULL, settings_key TEXT NOT NULL, duration REAL NOT NULL DEFAULT 0,
+    elapsed REAL NOT NULL DEFAULT 0, rtf REAL NOT NULL DEFAULT 0, engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '',
+    hotwords TEXT NOT NULL DEFAULT '[]', itn INTEGER NOT NULL DEFAULT 1, error TEXT NOT NULL DEFAULT '',
+    audio_file TEXT);
+INSERT INTO records_v3 SELECT * FROM records;
+DROP TABLE records;
+ALTER TABLE records_v3 RENAME TO records;
+CREATE INDEX records_created ON records(created_at);
+CREATE INDEX records_engine ON records(engine);
+CREATE INDEX records_source ON records(source);
+CREATE INDEX records_status ON records(status, id, duration);
+CREATE INDEX records_hash ON records(audio_hash, settings_key);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, owner_pid INTEGER NOT NULL,
+    owner_token TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', audio_hash TEXT NOT NULL,
+    settings_key TEXT NOT NULL, duration REAL NOT NULL DEFAULT 0, engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '',
+    hotwords TEXT NOT NULL DEFAULT '[]', itn INTEGER NOT NULL DEFAULT 1);
+PRAGMA user_version = 3;
+"""
+
+
+def test_migration_from_v3_adds_error_codes_and_keeps_every_record(tmp_path: Path) -> None:
+    db = tmp_path / "v3.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(V1_SCHEMA + V2_ADDITIONS + V3_CHANGES)
+    rows = [
+        ("done", ZH, ""),
+        ("done", MIXED, ""),
+        ("failed", "", "bad.wav: the file is too long (20.0 s; the limit is 10.0 s)"),
+        ("interrupted", "", INTERRUPTED_ERROR),
+        ("done", "第五条，已经删除。", ""),
+    ]
+    for i, (status, text, error) in enumerate(rows, start=1):
+        conn.execute(
+            "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, engine, error)"
+            " VALUES (?, ?, ?, ?, 'k', 2.5, 'paraformer', ?)",
+            (f"2024-0{i}-01T00:00:00.000000Z", status, f"v3-{i}.wav", f"h{i}", error),
+        )
+        conn.execute("INSERT INTO bodies (id, text, grams) VALUES (?, ?, ?)", (i, text, grams(text)))
+    conn.execute("DELETE FROM bodies WHERE id = 5")  # the newest is deleted: its id must stay used
+    conn.execute("DELETE FROM records WHERE id = 5")
+    pid, token = ownership.owner()  # a job of this live process, running across the upgrade
+    conn.execute(
+        "INSERT INTO jobs (started_at, owner_pid, owner_token, source, audio_hash, settings_key)"
+        " VALUES ('2024-06-01T00:00:00.000000Z', ?, ?, 'running.wav', 'r', 'k')",
+        (pid, token),
+    )
+    conn.commit()
+    records_before = conn.execute("SELECT * FROM records ORDER BY id").fetchall()
+    bodies_before = conn.execute("SELECT * FROM bodies ORDER BY id").fetchall()
+    indexes_before, triggers_before = schema_names(conn, "index"), schema_names(conn, "trigger")
+    conn.close()
+    fts_ok(db)
+
+    with HistoryStore(db) as s:
+        conn = s._conn()
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
+        assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
+        assert schema_names(conn, "index") == indexes_before and schema_names(conn, "trigger") == triggers_before
+        column = [c for c in conn.execute("PRAGMA table_info(records)") if c[1] == "error_code"]
+        assert [(c[2], c[3], c[4]) for c in column] == [("TEXT", 0, None)]  # nullable, no default
+        assert s.interrupted == [] and jobs_in(db) == ["running.wav"]  # a live process's job is left alone
+        assert ids_of(s.search("滨海新")) == [1] and ids_of(s.search("gpu")) == [2] and ids_of(s.search("模型")) == [1]
+        assert s.search("第五条").records == [] and ids_of(s.search(status="failed")) == [3]
+        old_failure, old_interrupted = s.get(3), s.get(4)
+        assert (old_failure.status, old_failure.error_code) == ("failed", None)
+        assert old_failure.error == rows[2][2] and old_failure.to_dict()["error_code"] is None
+        assert (old_interrupted.status, old_interrupted.error_code) == ("interrupted", None)
+        assert s.get(1).error_code is None and s.get(1).to_dict()["error_code"] is None
+
+        new = s.add_failure(source="new.wav", audio_hash="n", error="new.wav: too long", error_code="too_long")
+        assert new == 6  # 5 is never reused
+        assert s.get(new).error_code == "too_long" and s.get(new).to_dict()["error_code"] == "too_long"
+        assert ids_of(s.search(status="failed")) == [new, 3]
+        assert s.get(s.add(make("迁移之后。"), source="ok.wav", audio_hash="o")).error_code is None
+        assert [d["error_code"] for d in json.loads(s.export_json([3, new]))] == [None, "too_long"]
+        csv_rows = list(csv.DictReader(io.StringIO(s.export_csv([3, new]).decode("utf-8-sig"))))
+        assert [r["error_code"] for r in csv_rows] == ["", "too_long"]
+    fts_ok(db)
+    with HistoryStore(db) as s:  # opening again migrates nothing
+        assert s.stats()["count"] == 6 and s.get(new).error_code == "too_long"
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ _CSV_COLUMNS = (
     "created_at",
     "status",
     "error",
+    "error_code",
     "source",
     "audio_hash",
     "duration",

@@ -70,6 +70,9 @@ class Record:
     error: str
     audio_file: Path | None  # kept copy of the audio, or None
     settings_key: str
+    # What failed, as a machine-readable code (e.g. "too_long", "engine_error") the page can show in the reader's
+    # language; None for a record without one (done, interrupted, or failed before schema version 4).
+    error_code: str | None = None
 
     def transcript(self) -> Transcript:
         return Transcript(
@@ -93,6 +96,7 @@ class Record:
             "created_at": self.created_at.strftime(TS_FORMAT),
             "status": self.status,
             "error": self.error,
+            "error_code": self.error_code,
             "source": self.source,
             "audio_hash": self.audio_hash,
             "duration": self.duration,

@@ -24,7 +24,7 @@ CHUNK = 500  # ids per statement; far below SQLite's variable limit
 
 _COLS = (
     "r.id, r.created_at, r.status, r.source, r.audio_hash, r.settings_key, r.duration, r.elapsed, r.rtf,"
-    " r.engine, r.model, r.device, r.language, r.hotwords, r.itn, r.error, r.audio_file,"
+    " r.engine, r.model, r.device, r.language, r.hotwords, r.itn, r.error, r.error_code, r.audio_file,"
     " b.text, b.raw_text, b.segments"
 )
 
@@ -46,6 +46,7 @@ def insert(
     t: Transcript,
     gram_text: str,
     error: str = "",
+    error_code: str | None = None,
     created_at: datetime | None = None,
 ) -> int:
     """Write one record and its body inside the caller's transaction; returns its id."""
@@ -54,8 +55,8 @@ def insert(
     floor[0] = created
     cur = conn.execute(
         "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
-        " engine, model, device, language, hotwords, itn, error)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " engine, model, device, language, hotwords, itn, error, error_code)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             created,
             status,
@@ -72,6 +73,7 @@ def insert(
             json.dumps(hotword_list(t.hotwords), ensure_ascii=False),
             int(bool(t.itn)),
             clean(error)[:MAX_ERROR_CHARS],
+            clean(error_code) if error_code else None,  # a code from our own code: short, never user text
         ),
     )
     rid = int(cur.lastrowid or 0)
@@ -105,6 +107,7 @@ def _record(row: Sequence, audio_dir: Path) -> Record:
         hotwords,
         itn,
         error,
+        error_code,
         audio_file,
         text,
         raw_text,
@@ -131,6 +134,7 @@ def _record(row: Sequence, audio_dir: Path) -> Record:
         error=error,
         audio_file=copy_path(audio_dir, audio_file),
         settings_key=key,
+        error_code=error_code,
     )
 
 

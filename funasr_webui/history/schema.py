@@ -1,7 +1,7 @@
 """The database's tables and how a file of any older schema version is brought up to this one.
 
-Layout (schema version 3):
-- ``records``: one small row per transcription (metadata, status, error). Kept lean so filter scans,
+Layout (schema version 4):
+- ``records``: one small row per transcription (metadata, status, error and its code). Kept lean so filter scans,
   counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
 - ``fts_text``: FTS5 trigram index over ``bodies.text`` (substring search for queries of 3+ characters).
@@ -27,7 +27,7 @@ from .search import grams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each migration takes the schema from version i to i + 1 inside one transaction. Append only;
 # never edit a released one, never drop user data.
@@ -182,7 +182,13 @@ def _migrate_3(conn: sqlite3.Connection) -> None:
     conn.execute(_V3_JOBS)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
+def _migrate_4(conn: sqlite3.Connection) -> None:
+    """The code of a failure (e.g. "too_long", "engine_error"), so it can be shown in the reader's language
+    without matching its English text. NULL for older records: their code is not known."""
+    conn.execute("ALTER TABLE records ADD COLUMN error_code TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -148,6 +148,7 @@ class HistoryStore:
         source: str,
         audio_hash: str,
         error: str,
+        error_code: str | None = None,
         engine: str = "",
         model: str = "",
         device: str = "",
@@ -158,7 +159,8 @@ class HistoryStore:
         elapsed: float = 0.0,
         job: int | None = None,
     ) -> int:
-        """Save a failed transcription with its error; returns its id. ``job``: as for ``add``."""
+        """Save a failed transcription with its error (English text) and the error's code (e.g. "too_long");
+        returns its id. ``job``: as for ``add``."""
         t = Transcript(
             text="",
             raw_text="",
@@ -182,6 +184,7 @@ class HistoryStore:
                 key=key_of(t),
                 t=t,
                 error=error,
+                error_code=error_code,
                 gram_text="",
             )
 

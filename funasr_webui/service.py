@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 from .audio import SAMPLE_RATE, AudioError
 from .engine import Engine, TranscribeOptions, parse_hotwords
 from .errors import UserError
-from .history import HistoryStore, Page, Record, audio_hash, settings_key
+from .history import HistoryError, HistoryStore, Page, Record, audio_hash, settings_key
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .settings import Settings
@@ -85,7 +84,7 @@ class TranscriptionService:
         try:
             audio = self.pipeline.decode(path, name)
         except AudioError as e:
-            self._save_failure(source, digest, options, e.message("en"))
+            self._save_failure(source, digest, options, e.message("en"), e.code)
             raise
         except Exception as e:  # not a known file problem: reported like a model error
             raise self._engine_failure(e, name, source, digest, options, None) from e
@@ -127,7 +126,7 @@ class TranscriptionService:
                 duration=round(duration, 3),
                 **self._how(options),
             )
-        except (sqlite3.Error, OSError) as e:  # full disk, read-only file: transcribe anyway
+        except (HistoryError, OSError) as e:  # full disk, read-only file: transcribe anyway
             log.error("could not note the transcription in history: %s", e)
             return None
 
@@ -149,7 +148,7 @@ class TranscriptionService:
             return
         try:
             self.history.cancel_job(job)
-        except (sqlite3.Error, OSError) as e:
+        except (HistoryError, OSError) as e:
             log.error("could not close transcription job %d in history: %s", job, e)
 
     def _engine_failure(
@@ -164,7 +163,9 @@ class TranscriptionService:
     ) -> UserError:
         """Save a model failure (in place of its job) and return the error the user sees."""
         log.exception("transcription of %s failed", name)
-        self._save_failure(source, digest, options, f"{type(e).__name__}: {e}", job=job, duration=duration)
+        self._save_failure(
+            source, digest, options, f"{type(e).__name__}: {e}", "engine_error", job=job, duration=duration
+        )
         return UserError(
             "engine_error",
             f"{name}: recognition failed ({type(e).__name__}: {e})",
@@ -188,7 +189,7 @@ class TranscriptionService:
                 transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key, job=job
             )
             return Outcome(transcript, record_id)
-        except (sqlite3.Error, OSError) as e:  # full disk, read-only file: the user still gets the text
+        except (HistoryError, OSError) as e:  # full disk, read-only file: the user still gets the text
             log.error("could not save transcript to history: %s", e)
             self.cancel_job(job)  # not interrupted: the user has the text
             return Outcome(transcript, None, save_error=f"not saved to history: {e}")
@@ -199,19 +200,23 @@ class TranscriptionService:
         digest: str,
         options: TranscribeOptions,
         error: str,
+        error_code: str,
         job: int | None = None,
         duration: float = 0.0,
     ) -> None:
+        """Save a failed transcription: its English text for reading, its code for the page to show it in any
+        language."""
         try:
             self.history.add_failure(
                 source=source,
                 audio_hash=digest,
                 error=error,
+                error_code=error_code,
                 duration=round(duration, 3),
                 job=job,
                 **self._how(options),
             )
-        except (sqlite3.Error, OSError) as e:
+        except (HistoryError, OSError) as e:
             log.error("could not save failure to history: %s", e)
             self.cancel_job(job)
 

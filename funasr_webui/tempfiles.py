@@ -11,6 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .history.ownership import pid_alive
+
 log = logging.getLogger(__name__)
 
 PREFIX = "funasr-webui-"
@@ -35,16 +37,6 @@ def gradio_cache() -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def sweep_orphans(folder: Path | None = None) -> int:
     """Remove temporary files and folders whose owning process is gone; returns how many."""
     folder = Path(folder or tempfile.gettempdir())
@@ -55,7 +47,7 @@ def sweep_orphans(folder: Path | None = None) -> int:
         return 0
     for entry in entries:
         m = _OWNED.match(entry.name)
-        if not m or _alive(int(m.group(1))):
+        if not m or pid_alive(int(m.group(1))):
             continue
         try:
             if entry.is_dir() and not entry.is_symlink():

@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -31,7 +30,7 @@ from . import __version__, tempfiles, writers
 from .audio import CODES as AUDIO_ERROR_CODES
 from .audio import SAMPLE_RATE, AudioError
 from .errors import UserError
-from .history import EXPORT_FORMATS, Page, Record
+from .history import EXPORT_FORMATS, Page, Record, write_transcripts_zip
 from .i18n import gradio_i18n, lang_of, t, ui
 from .live import LiveState, to_mono_16k
 from .service import Outcome, TranscriptionService
@@ -772,19 +771,11 @@ class WebUI:
             return None
         fmt = fmt if fmt in writers.FORMATS else "txt"
         path = self.request_dir() / f"transcripts-{fmt}-{datetime.now():%Y%m%d-%H%M%S}.zip"
-        used: set[str] = set()
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, transcript in results.done:
-                stem = safe_stem(name)
-                entry, n = f"{stem}.{fmt}", 1
-                while entry in used:  # two uploads with the same name keep both results
-                    n += 1
-                    entry = f"{stem}-{n}.{fmt}"
-                used.add(entry)
-                zf.writestr(entry, writers.render(transcript, fmt))
-            if results.failed:
-                lines = [f"{name}\t{reason}" for name, reason in results.failed]
-                zf.writestr("failed.txt", t("zip_failed_list", lang) + "\n" + "\n".join(lines) + "\n")
+        extra = []
+        if results.failed:
+            lines = [f"{name}\t{reason}" for name, reason in results.failed]
+            extra.append(("failed.txt", t("zip_failed_list", lang) + "\n" + "\n".join(lines) + "\n"))
+        write_transcripts_zip(path, [(safe_stem(name), tr) for name, tr in results.done], fmt, extra)
         return path
 
     @staticmethod

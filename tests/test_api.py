@@ -200,6 +200,7 @@ def test_path_like_name_is_only_a_name(live_server, service, shared_audio, temp_
     assert err["message"].startswith("passwd.wav: ") and "../" not in err["message"] + err["message_zh"]
     failed = service.history.search(status="failed").records[0]
     assert failed.source == "api" and failed.error.startswith("passwd.wav: ")
+    assert failed.error_code == "not_media"  # the code is stored too, for the page to show it in any language
     assert leftovers(temp_dir) == []
 
 

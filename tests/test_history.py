@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +22,17 @@ from pathlib import Path
 
 import pytest
 
-from funasr_webui import history, history_cli
-from funasr_webui.history import INTERRUPTED_ERROR, SCHEMA_VERSION, HistoryStore, audio_hash, grams, settings_key
+from funasr_webui import history_cli
+from funasr_webui.history import (
+    INTERRUPTED_ERROR,
+    SCHEMA_VERSION,
+    HistoryError,
+    HistoryStore,
+    audio_hash,
+    grams,
+    ownership,
+    settings_key,
+)
 from funasr_webui.transcript import Segment, Transcript
 from funasr_webui.writers import render
 
@@ -113,6 +123,51 @@ def test_audio_hash_streams_files(tmp_path: Path) -> None:
     assert audio_hash(b"x") != audio_hash(b"y")
 
 
+def test_database_failures_are_history_errors(store: HistoryStore, tmp_path: Path) -> None:
+    """Callers catch HistoryError (with SQLite's own message), never sqlite3.Error."""
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all\n" * 200)
+    with pytest.raises(HistoryError, match="not a database") as opened:
+        HistoryStore(junk)
+    assert isinstance(opened.value.__cause__, sqlite3.DatabaseError)
+
+    rid = store.add(make(), source="a.wav", audio_hash="1")
+    job = store.start_job(source="b.wav", audio_hash="2", settings_key="k")
+    store._conn().execute("PRAGMA query_only = ON")  # every write of this thread now fails, as on a read-only file
+    writes = [
+        lambda: store.add(make(), source="c.wav", audio_hash="3"),
+        lambda: store.add_failure(source="d.wav", audio_hash="4", error="e", error_code="not_media"),
+        lambda: store.start_job(source="e.wav", audio_hash="5", settings_key="k"),
+        lambda: store.cancel_job(job),
+        lambda: store.delete([rid]),
+        lambda: store.purge(0),
+    ]
+    for write in writes:
+        with pytest.raises(HistoryError, match="readonly") as failed:
+            write()
+        assert isinstance(failed.value.__cause__, sqlite3.OperationalError)
+    assert store.get(rid) is not None and store.stats()["count"] == 1  # reads still work
+    store._conn().execute("PRAGMA query_only = OFF")
+    store.cancel_job(store.start_job(source="f.wav", audio_hash="6", settings_key="k"))  # drops the stale job too
+    assert jobs_in(tmp_path / "history.db") == []
+
+
+def test_every_public_store_method_raises_history_errors_only() -> None:
+    public = [name for name, f in vars(HistoryStore).items() if callable(f) and not name.startswith("_")]
+    assert {"add", "add_failure", "search", "export", "stats", "vacuum"} <= set(public)
+    assert [name for name in public + ["__init__"] if not hasattr(getattr(HistoryStore, name), "__wrapped__")] == []
+
+
+def test_only_the_history_package_imports_sqlite3() -> None:
+    package = ROOT / "funasr_webui"
+    importers = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if re.search(r"^\s*(import|from)\s+sqlite3\b", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert importers and all(name.startswith("history/") for name in importers), importers
+
+
 # --------------------------------------------------------------------------- search
 
 
@@ -193,10 +248,10 @@ def test_filters_pagination_newest_first(store: HistoryStore) -> None:
 
 
 def test_total_is_capped_for_broad_queries(store: HistoryStore, monkeypatch) -> None:
-    import funasr_webui.history as history
+    from funasr_webui.history import search
 
-    monkeypatch.setattr(history, "PROBE_ROWS", 10)
-    monkeypatch.setattr(history, "COUNT_CAP", 15)
+    monkeypatch.setattr(search, "PROBE_ROWS", 10)
+    monkeypatch.setattr(search, "COUNT_CAP", 15)
     ids = store.add_many([(make(f"记录{i}号。"), "a.wav", "h") for i in range(60)])
     page = store.search("记录", limit=5)
     assert ids_of(page) == ids[::-1][:5] and not page.total_exact and 15 <= page.total < 60 and page.has_next
@@ -453,8 +508,9 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
 
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == records_before
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        # Every column as it was; migration 4 appends error_code, unknown (NULL) for these records.
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
         assert schema_names(conn, "index") == indexes_before and schema_names(conn, "trigger") == triggers_before
         assert conn.execute("PRAGMA foreign_key_list(bodies)").fetchone()[2] == "records"
@@ -471,6 +527,97 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
         conn.execute("UPDATE records SET status = 'interrupted' WHERE id = 3")
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("UPDATE records SET status = 'running' WHERE id = 3")
+
+
+# Schema version 3 as released: migration 3 rebuilt records (status 'interrupted' allowed) and added jobs.
+V3_CHANGES = """
+CREATE TABLE records_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed', 'interrupted')), source TEXT NOT NULL,
+    audio_hash TEXT NOT NULL, settings_key TEXT NOT NULL, duration REAL NOT NULL DEFAULT 0,
+    elapsed REAL NOT NULL DEFAULT 0, rtf REAL NOT NULL DEFAULT 0, engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '',
+    hotwords TEXT NOT NULL DEFAULT '[]', itn INTEGER NOT NULL DEFAULT 1, error TEXT NOT NULL DEFAULT '',
+    audio_file TEXT);
+INSERT INTO records_v3 SELECT * FROM records;
+DROP TABLE records;
+ALTER TABLE records_v3 RENAME TO records;
+CREATE INDEX records_created ON records(created_at);
+CREATE INDEX records_engine ON records(engine);
+CREATE INDEX records_source ON records(source);
+CREATE INDEX records_status ON records(status, id, duration);
+CREATE INDEX records_hash ON records(audio_hash, settings_key);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, owner_pid INTEGER NOT NULL,
+    owner_token TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL DEFAULT '', audio_hash TEXT NOT NULL,
+    settings_key TEXT NOT NULL, duration REAL NOT NULL DEFAULT 0, engine TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '',
+    hotwords TEXT NOT NULL DEFAULT '[]', itn INTEGER NOT NULL DEFAULT 1);
+PRAGMA user_version = 3;
+"""
+
+
+def test_migration_from_v3_adds_error_codes_and_keeps_every_record(tmp_path: Path) -> None:
+    db = tmp_path / "v3.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(V1_SCHEMA + V2_ADDITIONS + V3_CHANGES)
+    rows = [
+        ("done", ZH, ""),
+        ("done", MIXED, ""),
+        ("failed", "", "bad.wav: the file is too long (20.0 s; the limit is 10.0 s)"),
+        ("interrupted", "", INTERRUPTED_ERROR),
+        ("done", "第五条，已经删除。", ""),
+    ]
+    for i, (status, text, error) in enumerate(rows, start=1):
+        conn.execute(
+            "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, engine, error)"
+            " VALUES (?, ?, ?, ?, 'k', 2.5, 'paraformer', ?)",
+            (f"2024-0{i}-01T00:00:00.000000Z", status, f"v3-{i}.wav", f"h{i}", error),
+        )
+        conn.execute("INSERT INTO bodies (id, text, grams) VALUES (?, ?, ?)", (i, text, grams(text)))
+    conn.execute("DELETE FROM bodies WHERE id = 5")  # the newest is deleted: its id must stay used
+    conn.execute("DELETE FROM records WHERE id = 5")
+    pid, token = ownership.owner()  # a job of this live process, running across the upgrade
+    conn.execute(
+        "INSERT INTO jobs (started_at, owner_pid, owner_token, source, audio_hash, settings_key)"
+        " VALUES ('2024-06-01T00:00:00.000000Z', ?, ?, 'running.wav', 'r', 'k')",
+        (pid, token),
+    )
+    conn.commit()
+    records_before = conn.execute("SELECT * FROM records ORDER BY id").fetchall()
+    bodies_before = conn.execute("SELECT * FROM bodies ORDER BY id").fetchall()
+    indexes_before, triggers_before = schema_names(conn, "index"), schema_names(conn, "trigger")
+    conn.close()
+    fts_ok(db)
+
+    with HistoryStore(db) as s:
+        conn = s._conn()
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
+        assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
+        assert schema_names(conn, "index") == indexes_before and schema_names(conn, "trigger") == triggers_before
+        column = [c for c in conn.execute("PRAGMA table_info(records)") if c[1] == "error_code"]
+        assert [(c[2], c[3], c[4]) for c in column] == [("TEXT", 0, None)]  # nullable, no default
+        assert s.interrupted == [] and jobs_in(db) == ["running.wav"]  # a live process's job is left alone
+        assert ids_of(s.search("滨海新")) == [1] and ids_of(s.search("gpu")) == [2] and ids_of(s.search("模型")) == [1]
+        assert s.search("第五条").records == [] and ids_of(s.search(status="failed")) == [3]
+        old_failure, old_interrupted = s.get(3), s.get(4)
+        assert (old_failure.status, old_failure.error_code) == ("failed", None)
+        assert old_failure.error == rows[2][2] and old_failure.to_dict()["error_code"] is None
+        assert (old_interrupted.status, old_interrupted.error_code) == ("interrupted", None)
+        assert s.get(1).error_code is None and s.get(1).to_dict()["error_code"] is None
+
+        new = s.add_failure(source="new.wav", audio_hash="n", error="new.wav: too long", error_code="too_long")
+        assert new == 6  # 5 is never reused
+        assert s.get(new).error_code == "too_long" and s.get(new).to_dict()["error_code"] == "too_long"
+        assert ids_of(s.search(status="failed")) == [new, 3]
+        assert s.get(s.add(make("迁移之后。"), source="ok.wav", audio_hash="o")).error_code is None
+        assert [d["error_code"] for d in json.loads(s.export_json([3, new]))] == [None, "too_long"]
+        csv_rows = list(csv.DictReader(io.StringIO(s.export_csv([3, new]).decode("utf-8-sig"))))
+        assert [r["error_code"] for r in csv_rows] == ["", "too_long"]
+    fts_ok(db)
+    with HistoryStore(db) as s:  # opening again migrates nothing
+        assert s.stats()["count"] == 6 and s.get(new).error_code == "too_long"
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -716,12 +863,12 @@ def test_job_owner_is_the_process_not_just_its_pid(tmp_path: Path) -> None:
     with job_owner(db, "a.wav"):
         with closing(sqlite3.connect(db)) as conn:
             pid, token = conn.execute("SELECT owner_pid, owner_token FROM jobs").fetchone()
-        assert history._owner_alive(pid, token)
-        assert not history._owner_alive(pid, token + "0")  # the pid reused by a later process is not the owner
-    assert not history._owner_alive(pid, token)
-    me, mine = history._owner()
-    assert me == os.getpid() and history._owner_alive(me, mine)
-    assert not history._owner_alive(me, "a process before a restart that had this pid")
+        assert ownership.owner_alive(pid, token)
+        assert not ownership.owner_alive(pid, token + "0")  # the pid reused by a later process is not the owner
+    assert not ownership.owner_alive(pid, token)
+    me, mine = ownership.owner()
+    assert me == os.getpid() and ownership.owner_alive(me, mine)
+    assert not ownership.owner_alive(me, "a process before a restart that had this pid")
 
 
 def test_cli_lists_interrupted_records(tmp_path: Path) -> None:

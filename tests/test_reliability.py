@@ -330,6 +330,7 @@ def test_model_error_fails_that_api_request_only(
     assert [r.status for r in recs] == ["done", "failed", "done"]
     assert [r.id for r in recs][::2] == [answers[0].json()["id"], answers[2].json()["id"]]
     assert engine_fails_on_one_clip in recs[1].error and recs[1].text == ""
+    assert recs[1].error_code == "engine_error"
     assert recs[1].audio_hash == sha256(ms.wav_bytes(ms.silent_clip(FAILING_TAG)))
 
 
@@ -355,6 +356,7 @@ def test_model_error_fails_that_file_only_in_a_page_batch(
     by_source = {r.source: r for r in service.history.search(limit=10).records}
     assert sorted(by_source) == ["one.wav", "three.wav", "two.wav"]
     assert by_source["two.wav"].status == "failed" and engine_fails_on_one_clip in by_source["two.wav"].error
+    assert by_source["two.wav"].error_code == "engine_error"
     assert by_source["one.wav"].status == by_source["three.wav"].status == "done"
     assert_healthy(live_server.url)
 

@@ -1,0 +1,132 @@
+"""Exports of records (JSON, CSV, a zip of transcripts), and the transcript zip the batch page offers too."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..transcript import Transcript
+from ..writers import FORMATS, render
+from .models import Record
+
+EXPORT_FORMATS = ("json", "csv", "zip-srt", "zip-txt", "zip-vtt", "zip-json")
+
+_CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "status",
+    "error",
+    "error_code",
+    "source",
+    "audio_hash",
+    "duration",
+    "engine",
+    "model",
+    "device",
+    "language",
+    "hotwords",
+    "itn",
+    "elapsed",
+    "rtf",
+    "audio_file",
+    "text",
+    "raw_text",
+    "segments",
+)
+
+# What makes a spreadsheet read a cell as a formula or a command (DDE), in ASCII and fullwidth forms.
+_FORMULA_STARTS = frozenset("=+-@|\uff1d\uff0b\uff0d\uff20")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe. Spreadsheets skip leading
+    whitespace (a no-break space too) before they look, so the check does as well."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and (value[:1] in ("\t", "\r") or value.lstrip()[:1] in _FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _zip_stem(source: str, limit: int = 60) -> str:
+    """A file-name-safe stem of a user-supplied source (for zip entry names only)."""
+    base = re.split(r"[\\/]", source)[-1]
+    base = re.sub(r"[^\w.\-]+", "_", base).strip("._")
+    return Path(base[:limit] or "record").stem or "record"
+
+
+def export_json(records: Iterable[Record]) -> bytes:
+    """A JSON array of records, one per line, in the order given."""
+    out = io.StringIO()
+    out.write("[")
+    for n, rec in enumerate(records):
+        out.write(",\n" if n else "\n")
+        out.write(json.dumps(rec.to_dict(), ensure_ascii=False))
+    out.write("\n]\n")
+    return out.getvalue().encode("utf-8")
+
+
+def export_csv(records: Iterable[Record]) -> bytes:
+    """CSV with a header row, UTF-8 with BOM so spreadsheet programs read Chinese correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for rec in records:
+        d = rec.to_dict()
+        d["hotwords"] = " ".join(rec.hotwords)
+        d["itn"] = int(rec.itn)
+        d["segments"] = json.dumps(d["segments"], ensure_ascii=False)
+        writer.writerow([_csv_cell(d[c]) for c in _CSV_COLUMNS])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def write_transcripts_zip(
+    target: str | os.PathLike[str] | BinaryIO,
+    transcripts: Iterable[tuple[str, Transcript]],
+    fmt: str,
+    extra: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Write a zip of one ``<stem>.<fmt>`` file per ``(stem, transcript)``, then the ``extra`` (name, text) files.
+
+    A stem seen before gets ``-2``, ``-3``, ... so that two uploads with the same name keep both results.
+    Stems must already be safe file names.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    used: set[str] = set()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for stem, transcript in transcripts:
+            entry, n = f"{stem}.{fmt}", 1
+            while entry in used:
+                n += 1
+                entry = f"{stem}-{n}.{fmt}"
+            used.add(entry)
+            zf.writestr(entry, render(transcript, fmt))
+        for name, text in extra:
+            zf.writestr(name, text)
+
+
+def export_zip(records: Iterable[Record], fmt: str = "srt") -> bytes:
+    """A zip with one ``<id>_<source>.<fmt>`` file per successful record."""
+    done = ((f"{rec.id:06d}_{_zip_stem(rec.source)}", rec.transcript()) for rec in records if rec.status == "done")
+    buf = io.BytesIO()
+    write_transcripts_zip(buf, done, fmt)
+    return buf.getvalue()
+
+
+def export_records(fmt: str, records: Iterable[Record]) -> bytes:
+    """Export by format name: json, csv, zip-srt, zip-txt, zip-vtt, zip-json."""
+    if fmt == "json":
+        return export_json(records)
+    if fmt == "csv":
+        return export_csv(records)
+    if fmt.startswith("zip-"):
+        return export_zip(records, fmt[4:])
+    raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")

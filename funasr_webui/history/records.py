@@ -1,0 +1,184 @@
+"""Rows of ``records`` and ``bodies``: writing one transcription, and reading records back by id.
+
+Times: ``created_at`` is stored as UTC ISO-8601 text (``2024-05-01T12:34:56.789012Z``) and returned as an aware
+UTC ``datetime``. It never decreases with ``id`` (``insert`` clamps it to the previous record's time), so
+newest-first is ``id DESC`` and a date range is also an id range (see search).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ..transcript import Segment, Transcript
+from .audio_copies import copy_path
+from .hashing import hotword_list
+from .models import Record, clean, parse_ts, ts, utc_now
+
+MAX_SOURCE_CHARS = 1000
+MAX_ERROR_CHARS = 20000
+CHUNK = 500  # ids per statement; far below SQLite's variable limit
+
+_COLS = (
+    "r.id, r.created_at, r.status, r.source, r.audio_hash, r.settings_key, r.duration, r.elapsed, r.rtf,"
+    " r.engine, r.model, r.device, r.language, r.hotwords, r.itn, r.error, r.error_code, r.audio_file,"
+    " b.text, b.raw_text, b.segments"
+)
+
+
+def created_floor(conn: sqlite3.Connection) -> list[str]:
+    """The newest record's time, as the floor ``insert`` keeps (a list: each insert raises it)."""
+    row = conn.execute("SELECT created_at FROM records ORDER BY id DESC LIMIT 1").fetchone()
+    return [row[0] if row else ""]
+
+
+def insert(
+    conn: sqlite3.Connection,
+    floor: list[str],
+    *,
+    status: str,
+    source: str,
+    audio_hash: str,
+    key: str,
+    t: Transcript,
+    gram_text: str,
+    error: str = "",
+    error_code: str | None = None,
+    created_at: datetime | None = None,
+) -> int:
+    """Write one record and its body inside the caller's transaction; returns its id."""
+    # Clamp the time so created_at never decreases with id (date ranges become id ranges).
+    created = max(ts(created_at or utc_now()), floor[0])
+    floor[0] = created
+    cur = conn.execute(
+        "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
+        " engine, model, device, language, hotwords, itn, error, error_code)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            created,
+            status,
+            clean(source)[:MAX_SOURCE_CHARS],
+            audio_hash,
+            key,
+            float(t.duration),
+            float(t.elapsed),
+            round(t.rtf, 4),
+            clean(t.engine),
+            clean(t.model),
+            clean(t.device),
+            clean(t.language),
+            json.dumps(hotword_list(t.hotwords), ensure_ascii=False),
+            int(bool(t.itn)),
+            clean(error)[:MAX_ERROR_CHARS],
+            clean(error_code) if error_code else None,  # a code from our own code: short, never user text
+        ),
+    )
+    rid = int(cur.lastrowid or 0)
+    segments = json.dumps(
+        [[round(s.start, 3), round(s.end, 3), clean(s.text)] for s in t.segments],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    conn.execute(
+        "INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?,?,?,?,?)",
+        (rid, clean(t.text), clean(t.raw_text), segments, gram_text),
+    )
+    return rid
+
+
+def _record(row: Sequence, audio_dir: Path) -> Record:
+    (
+        rid,
+        created,
+        status,
+        source,
+        ahash,
+        key,
+        duration,
+        elapsed,
+        rtf,
+        engine,
+        model,
+        device,
+        language,
+        hotwords,
+        itn,
+        error,
+        error_code,
+        audio_file,
+        text,
+        raw_text,
+        segments,
+    ) = row
+    return Record(
+        id=rid,
+        created_at=parse_ts(created),
+        source=source,
+        audio_hash=ahash,
+        duration=duration,
+        engine=engine,
+        model=model,
+        device=device,
+        language=language,
+        hotwords=json.loads(hotwords or "[]"),
+        itn=bool(itn),
+        text=text,
+        raw_text=raw_text,
+        segments=[Segment(float(s), float(e), str(x)) for s, e, x in json.loads(segments or "[]")],
+        elapsed=elapsed,
+        rtf=rtf,
+        status=status,
+        error=error,
+        audio_file=copy_path(audio_dir, audio_file),
+        settings_key=key,
+        error_code=error_code,
+    )
+
+
+def fetch(conn: sqlite3.Connection, ids: Sequence[int], audio_dir: Path) -> list[Record]:
+    """Records for ``ids``, in the order given (ids that do not exist are left out)."""
+    found: dict[int, Record] = {}
+    for i in range(0, len(ids), CHUNK):
+        chunk = list(ids[i : i + CHUNK])
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT {_COLS} FROM records r JOIN bodies b ON b.id = r.id WHERE r.id IN ({marks})"
+        for row in conn.execute(sql, chunk):
+            found[row[0]] = _record(row, audio_dir)
+    return [found[i] for i in ids if i in found]
+
+
+def ids_after(conn: sqlite3.Connection, last: int, n: int = CHUNK) -> list[int]:
+    """Up to ``n`` record ids above ``last``, ascending."""
+    return [r[0] for r in conn.execute("SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?", (last, n))]
+
+
+def ids_before(conn: sqlite3.Connection, cutoff: str, n: int = CHUNK) -> list[int]:
+    """Up to ``n`` ids of records created before the stored time ``cutoff``, oldest first."""
+    sql = "SELECT id FROM records WHERE created_at < ? ORDER BY created_at LIMIT ?"
+    return [r[0] for r in conn.execute(sql, (cutoff, n))]
+
+
+def newest_done(conn: sqlite3.Connection, audio_hash: str, key: str) -> int | None:
+    """The id of the newest successful record of this audio content and settings key."""
+    row = conn.execute(
+        "SELECT id FROM records WHERE audio_hash = ? AND settings_key = ? AND status = 'done' ORDER BY id DESC LIMIT 1",
+        (audio_hash, key),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def delete(conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[int, list[str]]:
+    """Delete records and their bodies (triggers update FTS); returns how many existed and their audio copies."""
+    deleted = 0
+    files: list[str] = []
+    for i in range(0, len(ids), CHUNK):
+        chunk = list(ids[i : i + CHUNK])
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT audio_file FROM records WHERE id IN ({marks}) AND audio_file IS NOT NULL"
+        files += [r[0] for r in conn.execute(sql, chunk)]
+        conn.execute(f"DELETE FROM bodies WHERE id IN ({marks})", chunk)
+        deleted += conn.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk).rowcount
+    return deleted, files

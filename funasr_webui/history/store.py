@@ -1,0 +1,409 @@
+"""HistoryStore: the transcription history, the one object that reads and writes the database.
+
+Its public methods raise HistoryError (never ``sqlite3.Error``) when the database fails them; ValueError for
+bad arguments. Several threads and processes may share one file (see connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..transcript import Transcript
+from . import audio_copies, export, jobs, maintenance, records, schema
+from .connection import Connections, HistoryError, guarded, read, write
+from .hashing import hotword_list, key_of
+from .models import Interrupted, Page, Record, clean, ts, utc_now
+from .search import grams, select
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = Path(__file__).resolve().parents[2] / "history.db"
+
+DateFilter = datetime | date | str | None
+
+
+class HistoryStore:
+    """The transcription history database. Safe to share between threads; several processes may open
+    the same file."""
+
+    @guarded
+    def __init__(self, db_path: str | os.PathLike[str], keep_audio: bool = False, keep_days: float | None = None):
+        self.db_path = Path(db_path)
+        self.keep_audio = keep_audio
+        # "history.db" -> "history_audio/"; named after the database so two databases never share it.
+        self.audio_dir = self.db_path.with_name(self.db_path.stem + "_audio")
+        self._conns = Connections(self.db_path)
+        self._stale_jobs: set[int] = set()  # jobs whose cancel failed (e.g. a full disk); dropped by the next job
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            schema.init(self._conn(), self.db_path)
+        except BaseException:
+            self.close()
+            raise
+        # Transcriptions a stopped process left unfinished, now 'interrupted' records (for the start-up report).
+        self.interrupted: list[Interrupted] = []
+        try:
+            self.interrupted = self.reap_interrupted()
+        except HistoryError as e:  # a read-only or full database still opens; a later open reports them
+            log.warning("could not mark interrupted transcriptions in %s: %s", self.db_path, e)
+        if keep_days is not None and keep_days > 0:
+            self.purge(keep_days)
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._conns.get()
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write(self._conn())
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return read(self._conn())
+
+    @guarded
+    def close(self) -> None:
+        self._conns.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- writing
+
+    @guarded
+    def add(
+        self,
+        transcript: Transcript,
+        *,
+        source: str,
+        audio_hash: str,
+        audio_path: str | os.PathLike[str] | None = None,
+        settings_key: str | None = None,
+        job: int | None = None,
+    ) -> int:
+        """Save a finished transcription; returns its id. With keep_audio, copies ``audio_path``.
+
+        ``settings_key`` defaults to the key of the transcript's own settings; pass the key of the
+        requested settings when they differ (e.g. language "auto" but the transcript says "zh").
+        ``job``: the job (see start_job) this record ends, deleted in the same transaction.
+        """
+        t = transcript
+        gram_text = grams(clean(t.text))  # CPU work outside the write lock
+        with self._write() as conn:
+            jobs.end(conn, job)
+            rid = records.insert(
+                conn,
+                records.created_floor(conn),
+                status="done",
+                source=source,
+                audio_hash=audio_hash,
+                key=settings_key or key_of(t),
+                t=t,
+                gram_text=gram_text,
+            )
+        if self.keep_audio and audio_path is not None:
+            self._keep_audio_copy(rid, Path(audio_path))
+        return rid
+
+    @guarded
+    def add_many(
+        self, items: Iterable[tuple[Transcript, str, str] | tuple[Transcript, str, str, datetime]]
+    ) -> list[int]:
+        """Save many finished transcriptions in one transaction (imports, benchmarks); no audio copies.
+
+        Each item is ``(transcript, source, audio_hash)`` or ``(transcript, source, audio_hash, created_at)``;
+        a created_at earlier than the newest record's is raised to it (created_at never decreases with id).
+        """
+        prepared = [(item, grams(clean(item[0].text))) for item in items]  # CPU work outside the lock
+        ids = []
+        with self._write() as conn:
+            floor = records.created_floor(conn)
+            for item, gram_text in prepared:
+                t, source, ahash = item[0], item[1], item[2]
+                rid = records.insert(
+                    conn,
+                    floor,
+                    status="done",
+                    source=source,
+                    audio_hash=ahash,
+                    key=key_of(t),
+                    t=t,
+                    gram_text=gram_text,
+                    created_at=item[3] if len(item) > 3 else None,
+                )
+                ids.append(rid)
+        return ids
+
+    @guarded
+    def add_failure(
+        self,
+        *,
+        source: str,
+        audio_hash: str,
+        error: str,
+        error_code: str | None = None,
+        engine: str = "",
+        model: str = "",
+        device: str = "",
+        hotwords: str | Iterable[str] = (),
+        itn: bool = True,
+        language: str = "",
+        duration: float = 0.0,
+        elapsed: float = 0.0,
+        job: int | None = None,
+    ) -> int:
+        """Save a failed transcription with its error (English text) and the error's code (e.g. "too_long");
+        returns its id. ``job``: as for ``add``."""
+        t = Transcript(
+            text="",
+            raw_text="",
+            language=language,
+            duration=duration,
+            engine=engine,
+            model=model,
+            device=device,
+            elapsed=elapsed,
+            hotwords=hotword_list(hotwords),
+            itn=itn,
+        )
+        with self._write() as conn:
+            jobs.end(conn, job)
+            return records.insert(
+                conn,
+                records.created_floor(conn),
+                status="failed",
+                source=source,
+                audio_hash=audio_hash,
+                key=key_of(t),
+                t=t,
+                error=error,
+                error_code=error_code,
+                gram_text="",
+            )
+
+    # ---- jobs: transcriptions in progress
+
+    @guarded
+    def start_job(
+        self,
+        *,
+        source: str,
+        audio_hash: str,
+        settings_key: str,
+        name: str = "",
+        engine: str = "",
+        model: str = "",
+        device: str = "",
+        hotwords: str | Iterable[str] = (),
+        itn: bool = True,
+        language: str = "",
+        duration: float = 0.0,
+    ) -> int:
+        """Note a transcription that has begun; returns its job id. ``name``: the file's name when the
+        source is not (an API upload), so that a report of it can name the file.
+
+        ``add``/``add_failure`` with ``job=`` turn it into its record; ``cancel_job`` drops it. A job left
+        behind by a process that died becomes an 'interrupted' record when a store next opens the file.
+        """
+        stale = sorted(self._stale_jobs)
+        with self._write() as conn:
+            for job in stale:
+                jobs.end(conn, job)
+            job_id = jobs.insert(
+                conn,
+                source=source,
+                name=name,
+                audio_hash=audio_hash,
+                settings_key=settings_key,
+                duration=duration,
+                engine=engine,
+                model=model,
+                device=device,
+                hotwords=hotwords,
+                itn=itn,
+                language=language,
+            )
+        self._stale_jobs.difference_update(stale)
+        return job_id
+
+    @guarded
+    def cancel_job(self, job: int) -> None:
+        """Drop a job without a record (input refused, nothing said, or its record could not be saved)."""
+        try:
+            with self._write() as conn:
+                jobs.end(conn, job)
+        except sqlite3.Error:
+            self._stale_jobs.add(job)  # a job of a live process is never reaped: the next start_job drops it
+            raise
+
+    @guarded
+    def reap_interrupted(self) -> list[Interrupted]:
+        """Turn the jobs of processes that are gone into 'interrupted' records; returns what was turned.
+
+        Called when the store opens. Jobs of live processes (this one, or another server or CLI sharing the
+        file) are left alone. Writes nothing when there is nothing to reap, so a read-only file still opens.
+        """
+        with self._read() as conn:
+            if not jobs.any_orphaned(conn):
+                return []
+        with self._write() as conn:  # read again under the write lock: another process may have reaped them
+            return jobs.reap(conn)
+
+    # ---- audio copies, deleting
+
+    def _keep_audio_copy(self, rid: int, src: Path) -> None:
+        name = audio_copies.keep(self.audio_dir, rid, src)
+        if name is None:
+            return
+        with self._write() as conn:
+            n = conn.execute("UPDATE records SET audio_file = ? WHERE id = ?", (name, rid)).rowcount
+        if n == 0:  # deleted meanwhile
+            audio_copies.remove(self.audio_dir, [name])
+
+    @guarded
+    def delete(self, ids: Iterable[int]) -> int:
+        """Delete records (and their audio copies); returns how many existed."""
+        with self._write() as conn:
+            deleted, files = records.delete(conn, sorted({int(i) for i in ids}))
+        audio_copies.remove(self.audio_dir, files)
+        return deleted
+
+    # ---- reading
+
+    @guarded
+    def get(self, record_id: int) -> Record | None:
+        with self._read() as conn:
+            recs = records.fetch(conn, [int(record_id)], self.audio_dir)
+        return recs[0] if recs else None
+
+    @guarded
+    def find_previous(self, audio_hash: str, key: str) -> Record | None:
+        """The newest successful record of the same audio content with the same settings key."""
+        with self._read() as conn:
+            rid = records.newest_done(conn, audio_hash, key)
+            return records.fetch(conn, [rid], self.audio_dir)[0] if rid is not None else None
+
+    @guarded
+    def search(
+        self,
+        q: str = "",
+        *,
+        date_from: DateFilter = None,
+        date_to: DateFilter = None,
+        engine: str | None = None,
+        source: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> Page:
+        """Records matching every term of ``q`` and every filter, newest first.
+
+        A term of 3+ characters matches as a case-insensitive substring; a term of 1-2 characters
+        matches a character or a pair of adjacent characters within a run of letters/digits (so
+        punctuation-only short terms are ignored). "double quotes" group words into one term.
+        ``total`` counts up to about COUNT_CAP matches (see Page.total_exact).
+        """
+        limit = max(1, int(limit))
+        offset = max(0, int(offset))
+        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        with self._read() as conn:
+            ids, total, exact = select(conn, q, filters, offset + limit)
+            return Page(records.fetch(conn, ids[offset:], self.audio_dir), total, limit, offset, exact)
+
+    @guarded
+    def search_ids(
+        self,
+        q: str = "",
+        *,
+        date_from: DateFilter = None,
+        date_to: DateFilter = None,
+        engine: str | None = None,
+        source: str | None = None,
+        status: str | None = None,
+    ) -> list[int]:
+        """Every id matching ``search``'s query and filters, newest first (for the exports)."""
+        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        with self._read() as conn:
+            return select(conn, q, filters, None, 0)[0]
+
+    def _iter_records(self, ids: Iterable[int] | None) -> Iterator[Record]:
+        """Records in ascending id order, a chunk at a time (all of them when ``ids`` is None).
+
+        No transaction stays open across a yield, so the consumer may use the store meanwhile.
+        """
+        id_list = None if ids is None else sorted({int(i) for i in ids})
+        last, pos = 0, 0
+        while True:
+            with self._read() as conn:
+                if id_list is None:
+                    chunk = records.ids_after(conn, last)
+                else:
+                    chunk, pos = id_list[pos : pos + records.CHUNK], pos + records.CHUNK
+                recs = records.fetch(conn, chunk, self.audio_dir)
+            if not chunk:
+                return
+            yield from recs
+            last = chunk[-1]
+
+    # ---- export (formats in export.py; records oldest first, ``ids=None`` exports everything)
+
+    @guarded
+    def export_json(self, ids: Iterable[int] | None = None) -> bytes:
+        return export.export_json(self._iter_records(ids))
+
+    @guarded
+    def export_csv(self, ids: Iterable[int] | None = None) -> bytes:
+        return export.export_csv(self._iter_records(ids))
+
+    @guarded
+    def export_zip(self, ids: Iterable[int] | None = None, fmt: str = "srt") -> bytes:
+        return export.export_zip(self._iter_records(ids), fmt)
+
+    @guarded
+    def export(self, fmt: str, ids: Iterable[int] | None = None) -> bytes:
+        """Export by format name: json, csv, zip-srt, zip-txt, zip-vtt, zip-json."""
+        return export.export_records(fmt, self._iter_records(ids))
+
+    @guarded
+    def export_filtered(self, fmt: str, q: str = "", **filters: Any) -> bytes:
+        """Export what ``search(q, **filters)`` finds (all pages)."""
+        return self.export(fmt, self.search_ids(q, **filters))
+
+    # ---- maintenance
+
+    @guarded
+    def purge(self, older_than_days: float) -> int:
+        """Delete records created more than ``older_than_days`` days ago; returns how many."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be >= 0")
+        cutoff = ts(utc_now() - timedelta(days=older_than_days))
+        total = 0
+        while True:  # small transactions: other writers are never blocked for long, the WAL stays small
+            with self._read() as conn:
+                ids = records.ids_before(conn, cutoff)
+            if not ids:
+                return total
+            total += self.delete(ids)
+
+    @guarded
+    def backup(self, target: str | os.PathLike[str]) -> Path:
+        """A consistent copy of the database (safe while others write); returns its path."""
+        return maintenance.backup(self._conn(), self.db_path, target)
+
+    @guarded
+    def vacuum(self) -> None:
+        """Merge FTS segments, rebuild the file compactly, and truncate the WAL."""
+        maintenance.vacuum(self._conn())
+
+    @guarded
+    def stats(self) -> dict[str, Any]:
+        """count, done, failed, interrupted, audio_hours, db_bytes (database + WAL), audio_bytes (kept copies).
+        Running transcriptions are jobs, not records: they are not counted."""
+        return maintenance.stats(self._conn(), self.db_path, self.audio_dir)

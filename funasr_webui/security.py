@@ -175,22 +175,26 @@ class PageLogin:
 
 
 class BodyGuard:
-    """At most `max_bodies` request bodies in flight; each must keep arriving (nothing for `idle_s` ends it,
-    and so does averaging under MIN_RATE after UPLOAD_GRACE_S) and end within `total_s`. A body cut off is
-    answered 408 whatever the app behind would have said: the app sees the client as gone."""
+    """At most `max_bodies` request bodies in flight, `per_client` of them from one address; each must keep
+    arriving (nothing for `idle_s` ends it, and so does averaging under MIN_RATE after UPLOAD_GRACE_S) and end
+    within `total_s`. A body cut off is answered 408 whatever the app behind would have said: the app sees the
+    client as gone."""
 
-    def __init__(self, app: ASGIApp, max_bodies: int, idle_s: float, total_s: float) -> None:
+    def __init__(self, app: ASGIApp, max_bodies: int, per_client: int, idle_s: float, total_s: float) -> None:
         self.app = app
         self.max_bodies = max_bodies
+        self.per_client = per_client
         self.idle_s = idle_s
         self.total_s = total_s
         self.in_progress = 0
+        self.by_client: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        if self.in_progress >= self.max_bodies:
+        client = (scope.get("client") or ("?", 0))[0]
+        if self.in_progress >= self.max_bodies or self.by_client.get(client, 0) >= self.per_client:
             await send_error(
                 send,
                 503,
@@ -200,7 +204,7 @@ class BodyGuard:
                 {"Retry-After": str(RETRY_AFTER_S)},
             )
             return
-        body = _Body(self, receive)
+        body = _Body(self, client, receive)
         try:
             await self.app(scope, body.receive, body.send(send))
         except Exception:
@@ -221,8 +225,9 @@ class BodyGuard:
 class _Body:
     """One request's body as BodyGuard watches it."""
 
-    def __init__(self, guard: BodyGuard, receive: Receive) -> None:
+    def __init__(self, guard: BodyGuard, client: str, receive: Receive) -> None:
         self.guard = guard
+        self.client = client
         self._receive = receive
         self.started = self.last = time.monotonic()
         self.received = 0
@@ -230,11 +235,15 @@ class _Body:
         self.timed_out = False
         self.answered = False  # the app's response went out (before any time-out)
         guard.in_progress += 1
+        guard.by_client[client] = guard.by_client.get(client, 0) + 1
 
     def finish(self) -> None:
         if not self.done:
             self.done = True
             self.guard.in_progress -= 1
+            self.guard.by_client[self.client] -= 1
+            if not self.guard.by_client[self.client]:
+                del self.guard.by_client[self.client]
 
     def _deadline(self) -> float:
         """When the body breaks a rule if nothing more arrives: idle, total, or (after the grace) rate."""

@@ -60,6 +60,7 @@ def protect(app: FastAPI, settings: Settings, credentials: Credentials, tokens) 
     app.add_middleware(
         BodyGuard,
         max_bodies=settings.max_uploads,
+        per_client=settings.max_uploads_per_client,
         idle_s=settings.upload_idle_timeout,
         total_s=settings.upload_timeout,
     )

@@ -45,8 +45,9 @@ def error_code(r: requests.Response, status: int) -> str:
     return err["code"]
 
 
-def raw_http(port: int, head: bytes) -> socket.socket:
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+def raw_http(port: int, head: bytes, source: str = "127.0.0.1") -> socket.socket:
+    """A connection from `source` (any 127.x address is this machine: another "host" for per-client limits)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
     s.sendall(head)
     return s
 
@@ -224,19 +225,34 @@ def test_cross_site_request_with_the_api_key_passes(service, wav: bytes) -> None
 
 
 def test_stalled_uploads_hold_no_queue_slot_and_are_cut_off(service, wav: bytes) -> None:
-    """65 connections trickling a byte every few seconds made every transcription answer 503."""
-    with server_with(service, max_queue=0, max_uploads=3, upload_idle_timeout=1.5) as server:
-        stalled = [raw_http(server.port, upload_head("/api/v1/transcriptions", 100_000)) for _ in range(3)]
+    """65 connections trickling a byte every few seconds made every transcription answer 503. Here another host
+    (127.0.0.2) stalls uploads: it gets its share of upload places and no more, holds no transcription slot, and
+    a user elsewhere (127.0.0.1) is served meanwhile."""
+    settings = {"max_queue": 0, "max_uploads": 3, "max_uploads_per_client": 2, "upload_idle_timeout": 3.0}
+    with server_with(service, **settings) as server:
+        stalled = [raw_http(server.port, upload_head("/api/v1/transcriptions", 100_000), "127.0.0.2") for _ in "ab"]
         try:
-            # The cap on uploads in progress: once the three are in, a fourth is refused at once, with a retry
-            # hint (a form without a file is refused before anything is saved, should it get in first).
-            def fourth() -> requests.Response:
-                return requests.post(server.url + "/api/v1/transcriptions", files={"x": (None, "1")}, timeout=10)
+            # a third from the same host is refused at once, with a retry hint (a form without a file would be
+            # refused before anything is saved, should it get in before the two)
+            def third() -> int:
+                s = raw_http(server.port, upload_head("/api/v1/transcriptions", 0), "127.0.0.2")
+                s.sendall(PART_TAIL)
+                with s:
+                    return read_status(s)
 
-            _wait(lambda: fourth().status_code == 503)
-            r = fourth()
-            assert error_code(r, 503) == "too_many_uploads" and int(r.headers["retry-after"]) > 0
+            _wait(lambda: third() == 503)
             assert requests.get(server.url + "/health", timeout=5).json()["queue"]["in_flight"] == 0
+            r = requests.post(server.url + "/api/v1/transcriptions", files={"file": ("a.wav", wav)}, timeout=120)
+            assert r.ok, r.text  # the user elsewhere
+            # The total cap: with a third host stalling too, every place is taken.
+            stalled.append(raw_http(server.port, upload_head("/api/v1/transcriptions", 100_000), "127.0.0.3"))
+            _wait(
+                lambda: (
+                    requests.post(server.url + "/api/v1/transcriptions", files={"x": (None, "1")}).status_code == 503
+                )
+            )
+            r = requests.post(server.url + "/api/v1/transcriptions", files={"x": (None, "1")}, timeout=10)
+            assert error_code(r, 503) == "too_many_uploads" and int(r.headers["retry-after"]) > 0
             # The idle timeout ends the stalled ones with 408, freeing their places.
             assert [read_status(s) for s in stalled] == [408, 408, 408]
         finally:
@@ -244,7 +260,7 @@ def test_stalled_uploads_hold_no_queue_slot_and_are_cut_off(service, wav: bytes)
                 s.close()
         r = requests.post(server.url + "/api/v1/transcriptions", files={"file": ("a.wav", wav)}, timeout=120)
         assert r.ok, r.text
-        assert service.history.search().total == 1
+        assert service.history.search().total == 2
 
 
 def test_a_trickling_upload_is_cut_off(service, monkeypatch) -> None:

@@ -27,7 +27,7 @@ The machine-readable schema is always at `/openapi.json`, also offline."""
 def create_app(service: TranscriptionService) -> FastAPI:
     import gradio as gr
 
-    from .webui import build_ui
+    from .ui.app import build_ui
 
     settings = service.settings
     credentials = Credentials.from_settings(settings.auth, settings.api_key)

@@ -20,11 +20,15 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from funasr_webui import webui
 from funasr_webui.engine import TranscribeOptions
-from funasr_webui.live import LiveTranscriber
+from funasr_webui.i18n import t
+from funasr_webui.live import LiveState, LiveTranscriber
 from funasr_webui.metrics import cer, strip_punctuation
 from funasr_webui.transcript import Segment
+from funasr_webui.ui.app import build_page, build_ui
+from funasr_webui.ui.dictation import LIVE_FEED_MAX_S, LIVE_JUST_OPENED_S, PARTIAL_MARK, LiveSession, live_display
+from funasr_webui.ui.format import segments_frame
+from funasr_webui.ui.tabs.microphone import LIVE_STREAM_EVERY_S, LIVE_TIME_LIMIT_S, MicCallbacks
 from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, UPDATE_DOCS, VIEWPORT
 from tests.browser_setup import LAUNCH_ARGS as BROWSER_ARGS
 from tests.test_history import jobs_in
@@ -41,8 +45,8 @@ S_TEXT, S_STATUS, S_TABLE, S_SESSION = range(4)
 
 
 @pytest.fixture
-def ui(service) -> webui.WebUI:
-    return webui.WebUI(service)
+def ui(service) -> MicCallbacks:
+    return MicCallbacks(service)
 
 
 def recording(path: Path, lead_s: float = 0.5, tail_s: float = 1.5) -> np.ndarray:
@@ -53,7 +57,7 @@ def recording(path: Path, lead_s: float = 0.5, tail_s: float = 1.5) -> np.ndarra
     return (up * 32767).astype(np.int16)
 
 
-def chunks(pcm: np.ndarray, seconds: float = webui.LIVE_STREAM_EVERY_S) -> Iterator[tuple[int, np.ndarray]]:
+def chunks(pcm: np.ndarray, seconds: float = LIVE_STREAM_EVERY_S) -> Iterator[tuple[int, np.ndarray]]:
     step = int(seconds * RATE)
     for i in range(0, pcm.size, step):
         yield RATE, pcm[i : i + step]
@@ -63,7 +67,7 @@ def request(session_hash: str) -> SimpleNamespace:
     return SimpleNamespace(session_hash=session_hash)  # what the callbacks read from gr.Request
 
 
-def settle(session: webui.LiveSession, timeout: float = 60) -> None:
+def settle(session: LiveSession, timeout: float = 60) -> None:
     """Wait until the session's worker has fed everything received so far."""
     deadline = time.monotonic() + timeout
     while session.feeding:
@@ -71,15 +75,15 @@ def settle(session: webui.LiveSession, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def start(ui: webui.WebUI, hotwords: str = "", lang: str = "en", who: str = "tab-1") -> webui.LiveSession:
+def start(ui: MicCallbacks, hotwords: str = "", lang: str = "en", who: str = "tab-1") -> LiveSession:
     out = ui.live_start(None, hotwords, True, "auto", lang, request(who))
     session = out[0]
-    assert isinstance(session, webui.LiveSession), out
+    assert isinstance(session, LiveSession), out
     assert out[-1]["interactive"] is False  # the mode switch is locked while dictating
     return session
 
 
-def stream(ui: webui.WebUI, session: webui.LiveSession, pcm: np.ndarray, hotwords: str = "") -> list:
+def stream(ui: MicCallbacks, session: LiveSession, pcm: np.ndarray, hotwords: str = "") -> list:
     """Every chunk through the page's stream callback; returns its outputs for each."""
     outputs = []
     for chunk in chunks(pcm):
@@ -102,7 +106,7 @@ def test_dictation_shows_sentences_and_saves_one_record(ui, service, shared_audi
     settle(session)
     # the next chunk shows what the worker finished: the sentence, in the text and in the table
     out = ui.live_stream((RATE, np.zeros(RATE // 2, np.int16)), session, "达摩院", True, "auto", "zh", None)
-    assert strip_punctuation(out[S_TEXT].replace(webui.PARTIAL_MARK, "")) == EXPECTED
+    assert strip_punctuation(out[S_TEXT].replace(PARTIAL_MARK, "")) == EXPECTED
     assert list(out[S_TABLE].columns) == ["开始", "结束", "文本"] and len(out[S_TABLE]) == 1
     assert out[S_STATUS].startswith("● 正在听写") and "已定稿 1 句" in out[S_STATUS]
     assert jobs_in(service.history.db_path) == ["microphone"]  # a crash now would be reported as interrupted
@@ -113,7 +117,7 @@ def test_dictation_shows_sentences_and_saves_one_record(ui, service, shared_audi
     again = ui.live_stop(session, "en")  # Stop again: the same record, nothing new
     assert (again[STATUS], again[TEXT]) == (out[STATUS], out[TEXT])
     assert re.fullmatch(r"✔ Dictation ended and saved in History \(#\d+\)\.", out[STATUS])
-    assert strip_punctuation(out[TEXT]) == EXPECTED and webui.PARTIAL_MARK not in out[TEXT]
+    assert strip_punctuation(out[TEXT]) == EXPECTED and PARTIAL_MARK not in out[TEXT]
     assert "real time" in out[STATS] and out[MODE]["interactive"] is True
     assert isinstance(out[SEGMENTS], pd.DataFrame) and len(out[SEGMENTS]) == 1
     paths = [Path(value(out[i])) for i in (DL_TXT, DL_SRT, DL_VTT, DL_JSON)]
@@ -127,7 +131,7 @@ def test_dictation_shows_sentences_and_saves_one_record(ui, service, shared_audi
     assert record.source == "microphone" and record.hotwords == ["达摩院"]
     assert strip_punctuation(record.text) == EXPECTED
     assert len(record.segments) == 1 and 0.3 < record.segments[0].start < record.segments[0].end < 7.0
-    assert ui.live_sessions == {}  # nothing left to save when the tab closes
+    assert ui.dictation.sessions == {}  # nothing left to save when the tab closes
     assert jobs_in(service.history.db_path) == []
 
 
@@ -157,7 +161,7 @@ def test_silence_gives_no_text_and_no_record(ui, service):
     assert out[STATUS] == "ℹ 听写已结束。没有检测到说话声，因此没有保存记录。"
     assert out[TEXT] == "" and value(out[DL_TXT]) is None and out[DL_TXT]["interactive"] is False
     assert service.history.search("").total == 0 and session.job is None  # silence is never a job
-    assert ui.live_stop(None, "en")[STATUS] == webui.t("status_live_idle", "en")  # Stop with nothing started
+    assert ui.live_stop(None, "en")[STATUS] == t("status_live_idle", "en")  # Stop with nothing started
 
 
 def test_a_closed_tab_saves_its_dictation_once(ui, service, shared_audio: Path):
@@ -171,23 +175,24 @@ def test_a_closed_tab_saves_its_dictation_once(ui, service, shared_audio: Path):
     assert service.history.search("").total == 1
 
     # gr.State's delete_callback (an hour later for Gradio): the fallback for a dictation still open
-    blocks = ui.build()
-    states = [b for b in blocks.blocks.values() if isinstance(b, gr.State) and b.delete_callback == ui.live_expired]
+    page = build_page(service)
+    blocks, mic = page.blocks, page.microphone.callbacks  # the page's own microphone callbacks
+    states = [b for b in blocks.blocks.values() if isinstance(b, gr.State) and b.delete_callback == mic.live_expired]
     assert len(states) == 1
     delete_callback = states[0].delete_callback
-    session = start(ui, "滨海新区", who="expired")
-    stream(ui, session, pcm, "滨海新区")
+    session = start(mic, "滨海新区", who="expired")
+    stream(mic, session, pcm, "滨海新区")
     thread = delete_callback(session)
     assert thread is not None  # finishing runs the recognizer: not on Gradio's event loop
     thread.join(60)
-    assert delete_callback(session) is None and ui.live_stop(session, "en")[STATUS].startswith("✔")
+    assert delete_callback(session) is None and mic.live_stop(session, "en")[STATUS].startswith("✔")
     records = service.history.search("", source="microphone").records
     assert len(records) == 2 and all(cer("我想问我在滨海新区有房", r.text) <= 0.3 for r in records), records
     assert delete_callback(None) is None  # a session that never dictated
 
 
 def test_a_monologue_is_cut_into_sentences_even_when_the_worker_catches_up(ui, service, shared_audio: Path):
-    ui.live = LiveTranscriber(service.pipeline, max_utterance_s=6.0)
+    ui.dictation.live = LiveTranscriber(service.pipeline, max_utterance_s=6.0)
     audio, rate = sf.read(shared_audio / "zh" / "asr_example.wav", dtype="int16")
     speech = audio[int(0.7 * rate) : int(5.3 * rate)]
     monologue = np.repeat(np.concatenate([speech] * 3), RATE // rate)  # ~14 s without a pause, sent at once
@@ -196,7 +201,7 @@ def test_a_monologue_is_cut_into_sentences_even_when_the_worker_catches_up(ui, s
     ui.live_stop(session, "en")
     sentences = session.state.sentences
     assert len(sentences) >= 2, sentences
-    assert all(s.end - s.start <= 6.0 + webui.LIVE_FEED_MAX_S + 0.7 for s in sentences), sentences
+    assert all(s.end - s.start <= 6.0 + LIVE_FEED_MAX_S + 0.7 for s in sentences), sentences
 
 
 def test_start_checks_the_options_in_the_users_language(ui, service):
@@ -207,20 +212,20 @@ def test_start_checks_the_options_in_the_users_language(ui, service):
     # chunks that come anyway say the same and start nothing
     out = ui.live_stream((RATE, np.zeros(RATE // 2, np.int16)), None, too_many, True, "auto", "zh", request("bad"))
     assert out[S_SESSION] is None and "热词" in out[S_STATUS]
-    assert ui.live_sessions == {}
+    assert ui.dictation.sessions == {}
 
 
 def test_start_and_first_chunk_racing_share_one_session(ui, service):
     # the first chunk reaches the server before the start event: both end up with the same dictation
     out = ui.live_stream((RATE, np.zeros(RATE // 2, np.int16)), None, "", True, "auto", "en", request("race"))
     first = out[S_SESSION]
-    assert isinstance(first, webui.LiveSession)
+    assert isinstance(first, LiveSession)
     assert ui.live_start(None, "", True, "auto", "en", request("race"))[0] is first
     assert ui.live_start(first, "", True, "auto", "en", request("race"))[0] is first
     # a dictation left open by a lost Stop is saved, and the next Record gets a new one
-    first.heard = webui.LIVE_JUST_OPENED_S + 1
+    first.heard = LIVE_JUST_OPENED_S + 1
     second = ui.live_start(first, "", True, "auto", "en", request("race"))[0]
-    assert second is not first and first.state.finished and ui.live_sessions["race"] is second
+    assert second is not first and first.state.finished and ui.dictation.sessions["race"] is second
     settle(first)
 
 
@@ -232,7 +237,7 @@ def test_a_model_error_on_a_chunk_is_shown_and_the_dictation_goes_on(ui, monkeyp
         calls.append(samples.size)
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(ui.live, "feed", broken)
+    monkeypatch.setattr(ui.dictation.live, "feed", broken)
     # the worker may fail before or after the chunk's own answer is built: the error shows on one of the two
     statuses = []
     for _ in range(2):
@@ -246,25 +251,25 @@ def test_a_model_error_on_a_chunk_is_shown_and_the_dictation_goes_on(ui, monkeyp
 
 
 def test_partial_is_marked_on_its_own_line():
-    state = webui.LiveState(TranscribeOptions(language="zh"))
+    state = LiveState(TranscribeOptions(language="zh"))
     state.partial = "推出的语音"
-    assert webui.live_display(state) == "▌ 推出的语音"
+    assert live_display(state) == "▌ 推出的语音"
     state.sentences = [Segment(0.5, 2.0, "欢迎大家。"), Segment(2.5, 4.0, "来体验。")]
-    assert webui.live_display(state) == "欢迎大家。来体验。\n▌ 推出的语音"
+    assert live_display(state) == "欢迎大家。来体验。\n▌ 推出的语音"
     state.partial = ""
-    assert webui.live_display(state) == "欢迎大家。来体验。"
+    assert live_display(state) == "欢迎大家。来体验。"
     state.options = TranscribeOptions(language="en")
     state.sentences = [Segment(0.5, 2.0, "Hello."), Segment(2.5, 4.0, "Welcome.")]
-    assert webui.live_display(state) == "Hello. Welcome."
+    assert live_display(state) == "Hello. Welcome."
 
 
 def test_live_events_have_their_own_concurrency_and_the_mode_switch_shows_one_way(ui, service):
-    blocks = ui.build()
+    blocks = build_ui(service)
     live = [fn for fn in blocks.fns.values() if fn.concurrency_id == "live"]
     assert sorted(fn.name for fn in live) == ["live_start", "live_stopping", "live_stream"]
     assert all(fn.concurrency_limit is None for fn in live)  # a dictation never waits behind a file
     stream_fn = next(fn for fn in live if fn.connection == "stream")
-    assert stream_fn.stream_every == webui.LIVE_STREAM_EVERY_S and stream_fn.time_limit == webui.LIVE_TIME_LIMIT_S
+    assert stream_fn.stream_every == LIVE_STREAM_EVERY_S and stream_fn.time_limit == LIVE_TIME_LIMIT_S
     assert stream_fn.show_progress == "hidden"
     audio = stream_fn.inputs[0]
     assert isinstance(audio, gr.Audio) and audio.streaming and audio.sources == ["microphone"]
@@ -274,7 +279,7 @@ def test_live_events_have_their_own_concurrency_and_the_mode_switch_shows_one_wa
     record = [gr.update(visible=True)] * 3 + [gr.update(visible=False)] * 2
     assert ui.mic_mode("record") == record
     assert ui.mic_mode("live") == [gr.update(visible=False)] * 3 + [gr.update(visible=True)] * 2
-    table = ui.relabel_segments("zh", webui.segments_frame(None, "en"))
+    table = ui.relabel_segments("zh", segments_frame(None, "en"))
     assert list(table.columns) == ["开始", "结束", "文本"]
 
 
@@ -299,7 +304,7 @@ def live_text(page) -> str:
 
 def finished_part(text: str) -> str:
     """The finished sentences of the live text (the line after the mark is still being spoken)."""
-    return text.split(webui.PARTIAL_MARK)[0].strip()
+    return text.split(PARTIAL_MARK)[0].strip()
 
 
 def says(text: str, sentence: str, max_cer: float = 0.3) -> bool:
@@ -310,7 +315,7 @@ def says(text: str, sentence: str, max_cer: float = 0.3) -> bool:
 
 
 def finished_and_partial(text: str) -> bool:
-    return bool(finished_part(text)) and webui.PARTIAL_MARK in text
+    return bool(finished_part(text)) and PARTIAL_MARK in text
 
 
 def wait_for(page, condition, timeout_s: float, what: str) -> list[str]:
@@ -374,11 +379,11 @@ def test_live_dictation_in_the_browser(live_server, service, shared_audio: Path,
             # the file plays again: the next sentence's partial follows the finished text
             seen += wait_for(page, finished_and_partial, SENTENCE_TIMEOUT_S / 2, "no partial after the sentence")
             shot(page, "live", docs=True)
-            assert any(webui.PARTIAL_MARK in text for text in seen), f"no partial was shown: {seen}"
+            assert any(PARTIAL_MARK in text for text in seen), f"no partial was shown: {seen}"
             page.locator("#mic-live-audio").get_by_role("button", name="Stop").click()
             expect(page.locator("#mic-live-status")).to_contain_text("saved in History (#", timeout=30_000)
             final = live_text(page)
-            assert webui.PARTIAL_MARK not in final and close_to_expected(final)
+            assert PARTIAL_MARK not in final and close_to_expected(final)
             expect(page.locator("#mic-live-download-txt")).to_be_enabled()
             expect(page.locator("#mic-mode input").first).to_be_enabled()
             page.get_by_role("tab").nth(3).click()

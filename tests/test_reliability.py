@@ -44,7 +44,7 @@ from tests.conftest import LiveServer, free_port
 
 HTTP_TIMEOUT_S = 120
 
-# Output positions of the page's single-file callback (see webui.WebUI._single_tab).
+# Output positions of the page's single-file callback (see funasr_webui/ui/tabs/single.py).
 STATUS, TEXT, DL_JSON = 0, 1, 7
 
 

@@ -360,14 +360,13 @@ def _jobs(db: Path) -> int:
 
 @pytest.fixture
 def ui(service):
-    from funasr_webui.webui import WebUI
+    from funasr_webui.ui.tabs.microphone import MicCallbacks
 
-    return WebUI(service)
+    return MicCallbacks(service)
 
 
 def test_live_dictations_are_capped(ui, service) -> None:
-    service.settings = service.settings.model_copy(update={"max_live_sessions": 2})
-    ui.settings = service.settings
+    service.settings = service.settings.model_copy(update={"max_live_sessions": 2})  # read at each start
 
     def start(who: str, lang: str = "en") -> list:
         return ui.live_start(None, "", True, "auto", lang, SimpleNamespace(session_hash=who))

@@ -1,0 +1,145 @@
+"""Text the page shows, formatted in its language: durations, sizes, times, tables of sentences, error messages."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import writers
+from ..audio import CODES as AUDIO_ERROR_CODES
+from ..audio import AudioError
+from ..errors import UserError
+from ..i18n import t, ui
+from ..transcript import Transcript
+
+PREVIEW_CHARS = 60
+
+# Native names need no translation; other Whisper languages are listed by code.
+LANGUAGE_NAMES = {
+    "zh": "中文 (zh)",
+    "en": "English (en)",
+    "yue": "粵語 (yue)",
+    "ja": "日本語 (ja)",
+    "ko": "한국어 (ko)",
+    "fr": "Français (fr)",
+    "de": "Deutsch (de)",
+    "es": "Español (es)",
+    "ru": "Русский (ru)",
+}
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~])")  # what could make emphasis, links, code or tables
+
+
+def esc(text: Any) -> str:
+    """User text made inert for gr.Markdown: HTML escaped, Markdown syntax backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
+
+
+def fmt_seconds(seconds: float | None, lang: str) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} 秒" if lang == "zh" else f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def fmt_timestamp(seconds: float) -> str:
+    return writers.format_timestamp(seconds, always_hours=False)
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def fmt_time(dt: datetime) -> str:
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def safe_stem(name: str, fallback: str = "transcript") -> str:
+    """A download file name from an uploaded file's name: letters (CJK too), digits, - and _ only."""
+    stem = Path(str(name).replace("\\", "/")).stem
+    stem = re.sub(r"[^\w\-]+", "_", stem).strip("._-")
+    return stem[:80] or fallback
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def error_message(exc: BaseException, lang: str) -> str:
+    """What the user reads for a failure: our bilingual message, or a short type name, never a traceback."""
+    if isinstance(exc, UserError | AudioError):
+        return exc.message(lang)
+    return t("msg_unexpected", lang, error=type(exc).__name__)
+
+
+def strip_name(message: str, name: str) -> str:
+    """A decoder message without its leading file name (shown in its own column already)."""
+    return message.removeprefix(name + ": ").removeprefix(name + "：")
+
+
+def stored_error(error: str, source: str, lang: str) -> str:
+    """A failure reason from History (kept in English) in the page's language when it is a known file problem."""
+    for code in AUDIO_ERROR_CODES:
+        known = AudioError(code, source)
+        if known.message("en") == error:
+            return known.message(lang)
+    return error
+
+
+def warn_status(message: str) -> str:
+    return "⚠ " + esc(message)
+
+
+# --------------------------------------------------------------------------- choices and tables
+
+
+def language_choices(languages: Sequence[str]) -> list[tuple[Any, str]]:
+    """The language dropdown: auto-detect first, then the common languages by name, then the rest by code."""
+    common = [code for code in LANGUAGE_NAMES if code in languages]
+    rest = sorted(code for code in languages if code not in LANGUAGE_NAMES)
+    return [(ui("lang_auto"), "auto")] + [(LANGUAGE_NAMES[c], c) for c in common] + [(c, c) for c in rest]
+
+
+def segment_headers(lang: str) -> list[str]:
+    return [t("col_start", lang), t("col_end", lang), t("col_text", lang)]
+
+
+def segments_frame(transcript: Transcript | None, lang: str) -> pd.DataFrame:
+    rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), s.text] for s in (transcript.segments if transcript else [])]
+    return pd.DataFrame(rows, columns=segment_headers(lang))
+
+
+def stats_line(transcript: Transcript, lang: str) -> str:
+    speed = transcript.duration / transcript.elapsed if transcript.elapsed > 0 else 0.0
+    return t(
+        "stats",
+        lang,
+        duration=fmt_seconds(transcript.duration, lang),
+        elapsed=fmt_seconds(transcript.elapsed, lang),
+        speed=f"{speed:.1f}",
+    )
+
+
+def relabel(frame: Any, headers: list[str]) -> Any:
+    """The same table with headers in another language (the language switch); left alone if it does not fit."""
+    if isinstance(frame, pd.DataFrame) and len(frame.columns) == len(headers):
+        frame = frame.copy()
+        frame.columns = headers
+    return frame

@@ -1,0 +1,1 @@
+"""One module per tab: ``create_<tab>(ctx)`` draws it, wires its events and returns its components."""

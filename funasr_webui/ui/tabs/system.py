@@ -1,0 +1,154 @@
+"""System: engine, models, device, versions, memory and the history's size; a button to free GPU memory."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ... import __version__
+from ...i18n import lang_of, t, ui
+from ...service import TranscriptionService
+from ..components import info
+from ..context import PageContext
+from ..format import fmt_bytes
+
+log = logging.getLogger(__name__)
+
+TAB_KEY = "tab_system"
+
+
+def device_label(device: str, lang: str) -> str:
+    """The engine's device for people: the GPU's name, or "CPU"."""
+    if device == "cuda":
+        try:
+            import torch
+
+            return t("device_cuda", lang, name=torch.cuda.get_device_name(0))
+        except Exception:
+            return "GPU (CUDA)"
+    return t("device_cpu", lang) if device == "cpu" else device
+
+
+def torch_rows(lang: str) -> list[tuple[str, str]]:
+    """PyTorch, CUDA and the GPU with its memory, as far as they are there."""
+    try:
+        import torch
+    except ImportError:
+        return [("sys_torch", t("sys_not_installed", lang))]
+    rows = [("sys_torch", torch.__version__), ("sys_cuda", torch.version.cuda or t("none", lang))]
+    if not torch.cuda.is_available():
+        return [*rows, ("sys_gpu", t("sys_no_gpu", lang))]
+    free, total = torch.cuda.mem_get_info()
+    rows += [
+        ("sys_gpu", torch.cuda.get_device_name(0)),
+        ("sys_gpu_mem", f"{fmt_bytes(total - free)} / {fmt_bytes(total)}"),
+        ("sys_gpu_reserved", fmt_bytes(torch.cuda.memory_reserved())),
+    ]
+    return rows
+
+
+def ram_usage() -> str | None:
+    """RAM used / total from /proc/meminfo (Linux), without extra packages."""
+    try:
+        fields = {}
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            fields[key] = int(rest.split()[0]) * 1024
+        total, available = fields["MemTotal"], fields["MemAvailable"]
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+    return f"{fmt_bytes(total - available)} / {fmt_bytes(total)}"
+
+
+class SystemCallbacks:
+    def __init__(self, service: TranscriptionService) -> None:
+        self.service = service
+
+    def system_table(self, lang: str) -> pd.DataFrame:
+        lang = lang_of(lang)
+        rows = [(t(key, lang), value) for key, value in self.system_rows(lang)]
+        return pd.DataFrame(rows, columns=[t("col_item", lang), t("col_value", lang)])
+
+    def system_rows(self, lang: str) -> list[tuple[str, str]]:
+        """(label key, value) for each line of the table."""
+        described = self.service.describe()
+        rows = [
+            ("sys_engine", described.get("engine", "")),
+            ("sys_model", described.get("model", "")),
+            ("sys_model_path", described.get("model_path", "")),
+            ("sys_vad_model", described.get("vad_model", "")),
+        ]
+        if described.get("punc_model"):
+            rows.append(("sys_punc_model", described["punc_model"]))
+        rows.append(("sys_device", device_label(self.service.engine.device, lang)))
+        if described.get("compute_type"):
+            rows.append(("sys_compute", described["compute_type"]))
+        rows += torch_rows(lang)
+        rows += [
+            ("sys_cpu", str(os.cpu_count() or "?")),
+            ("sys_ram", ram_usage() or t("sys_not_installed", lang)),
+            ("sys_python", platform.python_version()),
+            ("sys_gradio", f"{gr.__version__} (funasr-webui {__version__})"),
+        ]
+        rows += self.history_rows()
+        return [(k, str(v)) for k, v in rows]
+
+    def history_rows(self) -> list[tuple[str, str]]:
+        try:
+            stats = self.service.history_stats()
+        except Exception:  # a locked or damaged database must not break the System tab
+            log.exception("history stats failed")
+            return []
+        return [
+            # interrupted counts as failed here: neither gave a transcript
+            ("sys_hist_count", f"{stats['count']} ({stats['done']} / {stats['failed'] + stats['interrupted']})"),
+            ("sys_hist_hours", f"{stats['audio_hours']:.2f}"),
+            ("sys_hist_size", fmt_bytes(stats["db_bytes"] + stats["audio_bytes"])),
+            ("sys_hist_path", str(self.service.history_path)),
+        ]
+
+    def system_free_gpu(self, lang: str) -> pd.DataFrame:
+        lang = lang_of(lang)
+        freed = self.service.free_gpu_memory()
+        if freed is None:
+            info(t("msg_no_gpu", lang), lang)
+            return self.system_table(lang)
+        before, after = freed
+        info(t("msg_gpu_freed", lang, before=fmt_bytes(before), after=fmt_bytes(after)), lang)
+        return self.system_table(lang)
+
+
+@dataclass
+class SystemTab:
+    tab: gr.Tab
+    table: gr.Dataframe
+    refresh: gr.Button
+    free: gr.Button
+    callbacks: SystemCallbacks = field(repr=False)
+
+
+def create_system(ctx: PageContext) -> SystemTab:
+    callbacks = SystemCallbacks(ctx.service)
+    with gr.Tab(ui(TAB_KEY), id="system") as tab:
+        table = gr.Dataframe(
+            callbacks.system_table("en"),
+            label=ui("sys_table"),
+            interactive=False,
+            wrap=True,
+            column_widths=["35%", "65%"],
+            max_height=900,
+            elem_id="system-table",
+        )
+        with gr.Row():
+            refresh = gr.Button(ui("sys_refresh"), elem_id="system-refresh")
+            free = gr.Button(ui("sys_free"), elem_id="system-free-gpu")
+        gr.Markdown(ui("sys_hint"), elem_classes="hint")
+        refresh.click(callbacks.system_table, [ctx.lang], table, show_progress="minimal")
+        free.click(callbacks.system_free_gpu, [ctx.lang], table, show_progress="minimal")
+    return SystemTab(tab, table, refresh, free, callbacks)

@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     max_queue: int = 64  # waiting requests before the API answers 503
     max_queue_per_client: int = 16  # one client's share of the queue (API key, page user or address)
     allowed_hosts: list[str] = []  # Host names accepted besides localhost and --host ("*": any)
-    max_uploads: int = 16  # request bodies being received at once
-    max_uploads_per_client: int = 4  # ... of them from one address, so one host cannot take every place
+    max_uploads: int = 32  # request bodies being received at once
+    max_uploads_per_client: int = 8  # ... of them from one address, so one host cannot take every place
     upload_idle_timeout: float = 30.0  # seconds an upload may send nothing before it is refused
     upload_timeout: float = 3600.0  # seconds one upload may take in all
     max_live_sessions: int = 4  # live dictations at once (each keeps the recognizer busy in real time)

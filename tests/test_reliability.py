@@ -233,7 +233,8 @@ def test_concurrent_api_and_page_clients_each_get_their_own_result_saved_once(
 
 
 class HeldUpload:
-    """An API upload sent in two halves over its own connection: it holds a queue slot until released."""
+    """A whole API upload on its own connection, its answer read on release: while the test holds the recognizer
+    (the pipeline's lock) it waits in the queue, holding a slot (a slot is taken only once the upload is complete)."""
 
     def __init__(self, url: str, name: str, content: bytes) -> None:
         boundary = uuid.uuid4().hex
@@ -251,10 +252,9 @@ class HeldUpload:
         self.conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
         self.conn.putheader("Content-Length", str(len(self.body)))
         self.conn.endheaders()
-        self.conn.send(self.body[: len(self.body) // 2])
+        self.conn.send(self.body)
 
     def release(self) -> tuple[int, dict[str, Any]]:
-        self.conn.send(self.body[len(self.body) // 2 :])
         resp = self.conn.getresponse()
         return resp.status, json.loads(resp.read())
 
@@ -276,6 +276,8 @@ def test_full_queue_refuses_concurrent_clients_cleanly_and_saves_only_what_it_se
 
     small_queue = with_settings(service, max_queue=1)  # one running + one waiting; a third is refused
     with LiveServer(create_app(small_queue)) as server:
+        recognizer = service.pipeline.lock
+        recognizer.acquire()  # busy: the two held requests wait in the queue
         held = [HeldUpload(server.url, f"held{i}.wav", ms.wav_bytes(ms.silent_clip(900 + i))) for i in range(2)]
         try:
             wait_in_flight(server.url, 2)
@@ -285,6 +287,9 @@ def test_full_queue_refuses_concurrent_clients_cleanly_and_saves_only_what_it_se
                 )
             for r in refused:
                 assert_clean_503(r)
+        finally:
+            recognizer.release()
+        try:
             served = [h.release() for h in held]
         finally:
             for h in held:

@@ -7,7 +7,8 @@ Two decoders feed one streaming pipeline (downmix by averaging -> soxr resamplin
   libsndfile refuses goes through PyAV (FFmpeg), restricted to a whitelist of audio/video demuxers so that an
   upload can never make FFmpeg open playlists, other files or devices.
 
-Every failure becomes an ``AudioError`` with a ``code`` and a message in English and Chinese.
+Every failure becomes an ``AudioError`` with a ``code``; its message, in English and Chinese, comes from the
+error catalogue (messages.py).
 
 Policies:
 
@@ -50,6 +51,7 @@ import soundfile as sf
 import soxr
 
 from .errors import UserError
+from .helpers import base_name
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +76,8 @@ _UNKNOWN_FRAMES = 1 << 40
 _READ_FRAMES = 1 << 16  # soundfile block size (frames); divided by the channel count to bound memory
 _BATCH_SAMPLES = 1 << 16  # decoded samples gathered before numpy/soxr work, to keep per-call overhead low
 
-_MESSAGES: dict[str, tuple[str, str]] = {
-    "empty": ("the file is empty (no audio data)", "文件为空（没有音频数据）"),
-    "not_media": ("not an audio or video file we can read", "无法识别的音频或视频文件"),
-    "truncated": (
-        "the file is incomplete (cut off before its end); please upload the whole file",
-        "文件不完整（在结尾之前被截断），请重新上传完整文件",
-    ),
-    "no_audio": ("the file has no audio track", "文件中没有音轨"),
-    "too_long": ("the audio is too long", "音频时长超出限制"),
-    "too_big": ("the file is too big", "文件过大"),
-    "unreadable": (
-        "the audio could not be decoded (damaged file or unsupported format)",
-        "音频无法解码（文件已损坏或格式不受支持）",
-    ),
-}
-CODES = tuple(_MESSAGES)
-
-
-_STATUS = {"too_big": 413, "not_media": 415, "no_audio": 415}  # HTTP status; the rest are 422
+# The codes of AudioError; their words and HTTP status are in the catalogue (messages.py).
+CODES = ("empty", "not_media", "truncated", "no_audio", "too_long", "too_big", "unreadable")
 
 
 class AudioError(UserError):
@@ -109,38 +94,18 @@ class AudioError(UserError):
         max_bytes: int | None = None,
         detail: str = "",
     ) -> None:
-        if code not in _MESSAGES:
+        if code not in CODES:
             raise ValueError(f"unknown AudioError code {code!r}")
-        self.code = code
         self.filename = _display_name(filename)
         self.duration = duration  # seconds, when known (too_long)
         self.max_duration = max_duration
         self.size = size  # bytes (too_big)
         self.max_bytes = max_bytes
         self.detail = detail  # technical detail for logs; not shown to users
-        super().__init__(code, self.message("en"), self.message("zh"), status=_STATUS.get(code, 422))
-
-    def message(self, lang: str = "en") -> str:
-        zh = lang.lower().startswith("zh")
-        text = _MESSAGES[self.code][1 if zh else 0]
-        if self.code == "too_long" and self.max_duration is not None:
-            limit = _format_duration(self.max_duration, zh)
-            if self.duration is not None:
-                got = _format_duration(self.duration, zh)
-                text += f"（{got}，上限 {limit}）" if zh else f" ({got}; the limit is {limit})"
-            else:
-                text += f"（超过上限 {limit}）" if zh else f" (longer than the {limit} limit)"
-        if self.code == "too_big" and self.max_bytes is not None:
-            limit = _format_size(self.max_bytes)
-            if self.size is not None:
-                text += (
-                    f"（{_format_size(self.size)}，上限 {limit}）"
-                    if zh
-                    else f" ({_format_size(self.size)}; the limit is {limit})"
-                )
-            else:
-                text += f"（超过上限 {limit}）" if zh else f" (over the {limit} limit)"
-        return f"{self.filename}：{text}" if zh else f"{self.filename}: {text}"
+        # a duration or size is stated only beside its limit (the catalogue picks the text that fits)
+        super().__init__(
+            code, filename=self.filename, duration=duration, max_duration=max_duration, size=size, max_bytes=max_bytes
+        )
 
     def __str__(self) -> str:
         return self.message("en")
@@ -596,22 +561,4 @@ def _default_name(source: object) -> str:
 
 def _display_name(name: str) -> str:
     """Basename only: a message must never reveal a server path. Handles Windows paths from browsers too."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return base or "audio"
-
-
-def _format_duration(seconds: float, zh: bool) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} 秒" if zh else f"{seconds:.1f} s"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _format_size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n} bytes"
+    return base_name(name).strip() or "audio"

@@ -8,13 +8,21 @@ import sys
 from pathlib import Path
 
 from . import history_cli
+from .helpers import printable
 from .settings import Settings
 from .writers import FORMATS, render
 
 
-def add_settings_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that loads models; defaults come from Settings (and FUNASR_WEBUI_* vars)."""
-    d = Settings()
+def settings_from_args(args: argparse.Namespace | None = None, **extra) -> Settings:
+    """The one way every command gets its Settings: FUNASR_WEBUI_* variables, then the options given on the
+    command line (`args`), then `extra`. Without `args`: the defaults the options show."""
+    given = vars(args) if args is not None else {}
+    fields = {k: v for k, v in given.items() if k in Settings.model_fields and v is not None}
+    return Settings(**{**fields, **extra})
+
+
+def add_settings_args(p: argparse.ArgumentParser, d: Settings) -> None:
+    """Options shared by every command that loads models; defaults `d` from Settings (and FUNASR_WEBUI_* vars)."""
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=d.device, help="auto = CUDA when available")
     p.add_argument(
         "--engine",
@@ -39,13 +47,7 @@ def add_settings_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from_args(args: argparse.Namespace, **extra) -> Settings:
-    fields = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
-    return Settings(**{**fields, **extra})
-
-
-def add_server_args(p: argparse.ArgumentParser) -> None:
-    d = Settings()
+def add_server_args(p: argparse.ArgumentParser, d: Settings) -> None:
     p.add_argument("--host", default=d.host, help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--auth", default=d.auth, help="user:password protecting the web page, or a file of such lines")
@@ -58,15 +60,16 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
         help="a host name the server may be reached by, besides localhost and --host (repeatable; * = any)",
     )
     p.add_argument("--max-live-sessions", type=int, default=d.max_live_sessions, help="live dictations at once (page)")
-    add_settings_args(p)
+    add_settings_args(p, d)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m funasr_webui", description="Local speech-to-text (FunASR).")
     sub = parser.add_subparsers(dest="command", required=True)
+    defaults = settings_from_args()
 
     serve = sub.add_parser("serve", help="start the web page and API")
-    add_server_args(serve)
+    add_server_args(serve, defaults)
 
     tr = sub.add_parser("transcribe", help="transcribe files and print or write the results")
     tr.add_argument("files", nargs="+", type=Path)
@@ -76,19 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-itn", action="store_true", help="keep numbers as words (no inverse text normalization)")
     tr.add_argument("--language", help="language code for engines that detect it (default: auto)")
     tr.add_argument("--no-history", action="store_true", help="do not save the results to the history")
-    add_settings_args(tr)
+    add_settings_args(tr, defaults)
 
     dl = sub.add_parser("download", help="download the Paraformer model set from ModelScope into --models-dir")
-    dl.add_argument("--models-dir", type=Path, default=Settings().models_dir)
+    dl.add_argument("--models-dir", type=Path, default=defaults.models_dir)
     dl.add_argument("--timeout", type=float, default=3600.0)
 
     history_cli.register(sub)
     return parser
-
-
-def printable(name: str) -> str:
-    """A file name that any terminal encoding can print: bytes that were not UTF-8 become U+FFFD."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def read_hotwords(value: str | None) -> str | None:
@@ -105,8 +103,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     service = build_service(settings)
-    if service.pipeline.notice:
-        print(service.pipeline.notice, file=sys.stderr)
+    if service.notice:
+        print(service.notice, file=sys.stderr)
     try:
         options = service.options(read_hotwords(args.hotwords), itn=not args.no_itn, language=args.language)
     except UserError as e:
@@ -124,9 +122,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         options.progress = lambda done, b=file_bar: b.update(round(done * 100) - b.n)
         try:
             if not path.is_file():
-                raise UserError(
-                    "not_found", f"{printable(str(path))}: no such file", f"{printable(str(path))}：文件不存在"
-                )
+                raise UserError("file_not_found", filename=printable(str(path)))
             if args.no_history:
                 transcript = service.pipeline.transcribe_file(path, options, name=path.name)
             else:

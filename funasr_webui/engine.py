@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .helpers import split_hotwords
 from .transcript import Segment
 
 
@@ -61,30 +62,17 @@ class Engine(Protocol):
     def describe(self) -> dict[str, str]: ...
 
 
+MAX_HOTWORD_CHARS = 50
+
+
 def parse_hotwords(text: str | list[str] | None, max_count: int) -> list[str]:
     """Hotwords from a text box (one per line) or a CLI/API string (spaces or commas); duplicates dropped."""
     from .errors import UserError
 
-    if not text:
-        return []
-    if isinstance(text, list):
-        items = text
-    else:
-        text = text.replace("，", ",").replace(",", "\n")
-        # one per line keeps multi-word English terms whole; a single line is split on spaces
-        items = text.splitlines() if "\n" in text.strip() else text.split()
-    words = list(dict.fromkeys(w.strip() for w in items if w.strip()))
+    words = split_hotwords(text)
     if len(words) > max_count:
-        raise UserError(
-            "too_many_hotwords",
-            f"too many hotwords: {len(words)} given, at most {max_count} allowed",
-            f"热词过多：共 {len(words)} 个，最多允许 {max_count} 个",
-        )
-    too_long = [w for w in words if len(w) > 50]
+        raise UserError("too_many_hotwords", count=len(words), limit=max_count)
+    too_long = [w for w in words if len(w) > MAX_HOTWORD_CHARS]
     if too_long:
-        raise UserError(
-            "hotword_too_long",
-            f"hotword too long (50 characters at most): {too_long[0][:20]}…",
-            f"热词过长（最多 50 个字符）：{too_long[0][:20]}…",
-        )
+        raise UserError("hotword_too_long", word=too_long[0][:20], limit=MAX_HOTWORD_CHARS)
     return words

@@ -87,9 +87,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def _default_db() -> Path:
     """The server's database: Settings honours FUNASR_WEBUI_DB; DEFAULT_DB if settings cannot load."""
     try:
-        from .settings import Settings
+        from .cli import settings_from_args
 
-        return Path(Settings().db)
+        return Path(settings_from_args().db)
     except Exception:
         return DEFAULT_DB
 

@@ -3,8 +3,8 @@
 One table serves both sides of the page:
 - static labels go to Gradio's i18n (``gradio_i18n``); the browser picks the language from its own locale
   or from the page's language switch, without a round trip;
-- messages built on the server (results, errors, table headers) come from ``t(key, lang)`` with the
-  language the page sends along with each request.
+- messages built on the server (results, table headers) come from ``t(key, lang)`` with the
+  language the page sends along with each request; errors come from the error catalogue (messages.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 import gradio as gr
 from gradio.i18n import I18nData
 
-LANGS = ("zh", "en")
+from .messages import LANGS, lang_of, texts
+
+__all__ = ["LANGS", "MESSAGES", "gradio_i18n", "lang_of", "t", "ui"]
 
 # key: (English, Chinese). Placeholders in braces are filled by t(..., **values) or, for static labels,
 # once at start-up from the settings (gradio_i18n(**values)).
@@ -196,11 +198,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{dropped} of audio dropped: it arrived faster than it can be heard",
         "已丢弃 {dropped} 音频：到达速度超过实时",
     ),
-    "msg_live_busy": (
-        "Live dictation is busy: {count} dictations are running (at most {limit}). Try again in a moment, or "
-        "record first and recognize after (the other microphone mode).",
-        "实时听写繁忙：已有 {count} 路听写在进行（最多 {limit} 路）。请稍后再试，或改用“先录音后识别”模式。",
-    ),
+    "msg_live_busy": texts("live_busy"),  # an error: its words are in the error catalogue (messages.py)
     "status_live_finishing": ("Finishing the last sentence and saving…", "正在完成最后一句并保存…"),
     "msg_live_saved": ("Dictation ended and saved in History (#{id}).", "听写已结束，已保存到历史记录（#{id}）。"),
     "msg_live_nothing": (
@@ -340,11 +338,6 @@ class _Values(dict):
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
-
-
-def lang_of(value: Any) -> str:
-    """The page's language code ("zh" or "en") from whatever the browser sent."""
-    return "zh" if str(value or "").lower().startswith("zh") else "en"
 
 
 def t(key: str, lang: str, **values: Any) -> str:

@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Credentials
+from .errors import UserError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -35,12 +36,12 @@ RETRY_AFTER_S = 10
 LOGIN_OPEN = frozenset({"/login", "/login/", "/gradio_api/login", "/gradio_api/login/", "/gradio_api/login_check"})
 
 
-async def send_error(send: Send, status: int, code: str, en: str, zh: str, headers: dict[str, str] | None = None):
+async def send_error(send: Send, err: UserError) -> None:
     """The API's error shape, answered from a middleware (no app behind it has run)."""
-    body = json.dumps({"error": {"code": code, "message": en, "message_zh": zh}}, ensure_ascii=False).encode()
+    body = json.dumps(err.body(), ensure_ascii=False).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    raw += [(k.lower().encode(), v.encode()) for k, v in (err.headers or {}).items()]
+    await send({"type": "http.response.start", "status": err.status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -96,13 +97,7 @@ class HostGuard:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await send_error(
-            send,
-            421,
-            "host_not_allowed",
-            "this server does not answer to that host name; start it with --allowed-host NAME to allow it",
-            "服务器不接受此主机名；如需允许，请用 --allowed-host 名称 启动",
-        )
+        await send_error(send, UserError("host_not_allowed"))
 
 
 def is_cross_site(headers: Headers) -> bool:
@@ -136,13 +131,7 @@ class OriginGuard:
             return
         headers = Headers(scope=scope)
         if is_cross_site(headers) and not self._has_key(headers):
-            await send_error(
-                send,
-                403,
-                "cross_site",
-                "request refused: it comes from another web site (cross-site requests need an API key)",
-                "请求被拒绝：来自其他网站（跨站请求需要 API 密钥）",
-            )
+            await send_error(send, UserError("cross_site"))
             return
         await self.app(scope, receive, send)
 
@@ -171,7 +160,7 @@ class PageLogin:
         ):
             await self.app(scope, receive, send)
             return
-        await send_error(send, 401, "login_required", "sign in on the page first", "请先在页面登录")
+        await send_error(send, UserError("login_required"))
 
 
 class BodyGuard:
@@ -195,14 +184,8 @@ class BodyGuard:
             return
         client = (scope.get("client") or ("?", 0))[0]
         if self.in_progress >= self.max_bodies or self.by_client.get(client, 0) >= self.per_client:
-            await send_error(
-                send,
-                503,
-                "too_many_uploads",
-                f"too many uploads in progress; retry in {RETRY_AFTER_S} s",
-                f"正在进行的上传过多，请 {RETRY_AFTER_S} 秒后重试",
-                {"Retry-After": str(RETRY_AFTER_S)},
-            )
+            busy = {"Retry-After": str(RETRY_AFTER_S)}
+            await send_error(send, UserError("too_many_uploads", retry=RETRY_AFTER_S, headers=busy))
             return
         body = _Body(self, client, receive)
         try:
@@ -213,13 +196,7 @@ class BodyGuard:
         finally:
             body.finish()
         if body.timed_out and not body.answered:
-            await send_error(
-                send,
-                408,
-                "upload_timeout",
-                "the upload stalled or was too slow and was stopped; send it again",
-                "上传停滞或过慢，已中止；请重新上传",
-            )
+            await send_error(send, UserError("upload_timeout"))
 
 
 class _Body:

@@ -56,11 +56,7 @@ class TranscriptionService:
             if not engine.languages and language in ("zh", "en"):
                 language = None  # Paraformer handles Mandarin with English words: nothing to select
             else:
-                raise UserError(
-                    "bad_language",
-                    f"language {language!r} is not supported by the {engine.name} engine",
-                    f"{engine.name} 引擎不支持语言 {language!r}",
-                )
+                raise UserError("bad_language", language=language, engine=engine.name)
         return TranscribeOptions(
             hotwords=parse_hotwords(hotwords, self.settings.max_hotwords),
             itn=self.settings.itn if itn is None else itn,
@@ -166,12 +162,7 @@ class TranscriptionService:
         self._save_failure(
             source, digest, options, f"{type(e).__name__}: {e}", "engine_error", job=job, duration=duration
         )
-        return UserError(
-            "engine_error",
-            f"{name}: recognition failed ({type(e).__name__}: {e})",
-            f"{name}：识别失败（{type(e).__name__}: {e}）",
-            status=500,
-        )
+        return UserError("engine_error", filename=name, error=f"{type(e).__name__}: {e}")
 
     def _save(
         self,

@@ -1,0 +1,43 @@
+"""GET /health: ready or not, engine, models, device, queue and limits; open without a key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ... import __version__
+from ..dependencies import QueueDep, ServiceDep
+
+router = APIRouter(tags=["health"])
+
+
+def _no_paths(text: str) -> str:
+    """Absolute paths cut to their last part: health is open, and server paths are nobody's business."""
+    return re.sub(r"(?<![\w.:/])/[^\s;:,()'\"]+", lambda m: Path(m.group(0)).name, str(text))
+
+
+@router.get("/health", summary="Ready or not, engine, models, device, queue (no key needed)")
+def health(service: ServiceDep, queue: QueueDep) -> JSONResponse:
+    engine = service.engine  # the models load before the port opens: a server that answers is ready
+    models = {k: _no_paths(v) for k, v in engine.describe().items()}
+    body = {
+        "status": "ok",
+        "ready": True,
+        "version": __version__,
+        "engine": engine.name,
+        "model": engine.model_name,
+        "device": engine.device,
+        "models": models,
+        "languages": list(engine.languages),
+        "notice": _no_paths(service.notice) if service.notice else None,
+        "queue": {"in_flight": queue.in_flight, "max_queue": queue.max_waiting},
+        "limits": {
+            "max_upload_bytes": service.settings.max_upload_bytes,
+            "max_duration_s": service.settings.max_duration,
+            "max_hotwords": service.settings.max_hotwords,
+        },
+    }
+    return JSONResponse(body)

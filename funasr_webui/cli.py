@@ -124,7 +124,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise UserError("file_not_found", filename=printable(str(path)))
             if args.no_history:
-                transcript = service.pipeline.transcribe_file(path, options, name=path.name)
+                transcript = service.transcribe_unsaved(path, name=path.name, options=options)
             else:
                 outcome = service.transcribe_file(path, name=path.name, source=path.name, options=options)
                 transcript = outcome.transcript

@@ -21,7 +21,7 @@ class UserError(Exception):
     def __init__(
         self,
         code: str,
-        *texts: str,
+        *,
         status: int | None = None,
         headers: dict[str, str] | None = None,
         **params: Any,
@@ -32,11 +32,7 @@ class UserError(Exception):
         self.status = status if status is not None else item.status
         self.headers = headers
         self.params = {k: v for k, v in params.items() if v is not None}
-        if texts:  # transitional: webui.py still passes ready-made (English, Chinese) texts; remove with ui/
-            en, zh = texts
-            self.messages = {"en": en, "zh": zh}
-        else:
-            self.messages = {lang: error_message(code, lang, **self.params) for lang in ("en", "zh")}
+        self.messages = {lang: error_message(code, lang, **self.params) for lang in ("en", "zh")}
         super().__init__(self.messages["en"])
 
     def message(self, lang: str = "en") -> str:

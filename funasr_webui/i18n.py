@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 from gradio.i18n import I18nData
 
-from .messages import LANGS, lang_of, texts
+from .messages import LANGS, lang_of
 
 __all__ = ["LANGS", "MESSAGES", "gradio_i18n", "lang_of", "t", "ui"]
 
@@ -198,7 +198,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{dropped} of audio dropped: it arrived faster than it can be heard",
         "已丢弃 {dropped} 音频：到达速度超过实时",
     ),
-    "msg_live_busy": texts("live_busy"),  # an error: its words are in the error catalogue (messages.py)
     "status_live_finishing": ("Finishing the last sentence and saving…", "正在完成最后一句并保存…"),
     "msg_live_saved": ("Dictation ended and saved in History (#{id}).", "听写已结束，已保存到历史记录（#{id}）。"),
     "msg_live_nothing": (

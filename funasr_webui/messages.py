@@ -236,11 +236,6 @@ def entry(code: str) -> ErrorText:
         raise ValueError(f"unknown error code {code!r}") from None
 
 
-def texts(code: str) -> tuple[str, str]:
-    """The (English, Chinese) templates of `code`'s most detailed text (for tables that want the raw pair)."""
-    return entry(code).texts[0]
-
-
 def error_message(code: str, lang: str = "en", **params: Any) -> str:
     """The message of error `code` in `lang` ("en"/"zh", or a browser locale), e.g. for a failure stored with
     its code: ``error_message("truncated", "zh", filename="a.wav")``. Parameters left out (or None) choose a

@@ -80,13 +80,17 @@ class TranscriptionService:
         try:
             audio = self.pipeline.decode(path, name)
         except AudioError as e:
-            self._save_failure(source, digest, options, e.message("en"), e.code)
+            self._save_failure(source, digest, options, e.message("en"), e.key)
             raise
         except Exception as e:  # not a known file problem: reported like a model error
             raise self._engine_failure(e, name, source, digest, options, None) from e
         transcript, job = self._run(audio, name=name, source=source, digest=digest, options=options)
         transcript.elapsed = round(time.perf_counter() - started, 3)  # decoding is part of the user's wait
         return self._save(transcript, source=source, digest=digest, audio_path=path, key=self.key(options), job=job)
+
+    def transcribe_unsaved(self, path: str | Path, *, name: str, options: TranscribeOptions) -> Transcript:
+        """Decode and transcribe without a trace in the history (the CLI's --no-history)."""
+        return self.pipeline.transcribe_file(path, options, name=name)
 
     def transcribe_audio(self, audio: np.ndarray, *, source: str, options: TranscribeOptions) -> Outcome:
         """For audio already in memory (the microphone)."""

@@ -13,11 +13,12 @@ import pytest
 from fastapi import FastAPI
 
 from funasr_webui import i18n
+from funasr_webui.helpers import format_duration, format_size, safe_stem
 from funasr_webui.history import HistoryStore, audio_hash
 from funasr_webui.transcript import Segment, Transcript
 from funasr_webui.ui.app import Header, build_ui
 from funasr_webui.ui.assets import REDRAW_MARK
-from funasr_webui.ui.format import esc, fmt_bytes, fmt_seconds, language_choices, preview, safe_stem, segments_frame
+from funasr_webui.ui.format import esc, language_choices, preview, segments_frame
 from funasr_webui.ui.tabs.batch import BatchCallbacks, BatchResults
 from funasr_webui.ui.tabs.history import HISTORY_PAGE_SIZE, HistoryCallbacks, history_headers
 from funasr_webui.ui.tabs.microphone import MicCallbacks
@@ -149,12 +150,12 @@ def test_safe_stem_keeps_chinese_and_drops_paths_and_symbols():
 
 
 def test_formatting_helpers():
-    assert fmt_seconds(5.54, "en") == "5.5 s"
-    assert fmt_seconds(5.54, "zh") == "5.5 秒"
-    assert fmt_seconds(125, "en") == "2:05"
-    assert fmt_seconds(3725, "zh") == "1:02:05"
-    assert fmt_seconds(None, "en") == "—"
-    assert fmt_bytes(1536) == "1.5 KB"
+    assert format_duration(5.54, "en") == "5.5 s"
+    assert format_duration(5.54, "zh") == "5.5 秒"
+    assert format_duration(125, "en") == "2:05"
+    assert format_duration(3725, "zh") == "1:02:05"
+    assert format_duration(None, "en") == "—"
+    assert format_size(1536) == "1.5 KB"
     assert preview("a " * 100).endswith("…")
     frame = segments_frame(transcript("你好"), "zh")
     assert list(frame.columns) == ["开始", "结束", "文本"]

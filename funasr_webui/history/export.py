@@ -6,12 +6,12 @@ import csv
 import io
 import json
 import os
-import re
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..helpers import safe_file_name
 from ..transcript import Transcript
 from ..writers import FORMATS, render
 from .models import Record
@@ -57,9 +57,7 @@ def _csv_cell(value: Any) -> Any:
 
 def _zip_stem(source: str, limit: int = 60) -> str:
     """A file-name-safe stem of a user-supplied source (for zip entry names only)."""
-    base = re.split(r"[\\/]", source)[-1]
-    base = re.sub(r"[^\w.\-]+", "_", base).strip("._")
-    return Path(base[:limit] or "record").stem or "record"
+    return Path(safe_file_name(source, limit=limit)).stem or "record"
 
 
 def export_json(records: Iterable[Record]) -> bytes:

@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from ..helpers import printable
 from ..transcript import Transcript
-from .models import clean
 
 
 def audio_hash(path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO) -> str:
@@ -32,7 +32,7 @@ def hotword_list(hotwords: str | Iterable[str] | None) -> list[str]:
     if not hotwords:
         return []
     items = hotwords.split() if isinstance(hotwords, str) else hotwords
-    return [clean(str(w)).strip() for w in items if str(w).strip()]
+    return [printable(str(w)).strip() for w in items if str(w).strip()]
 
 
 def settings_key(engine: str, model: str, hotwords: str | Iterable[str] | None, itn: bool, language: str) -> str:

@@ -10,10 +10,11 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from ..helpers import printable
 from ..transcript import Transcript
 from . import records
 from .hashing import hotword_list
-from .models import INTERRUPTED_ERROR, Interrupted, clean, parse_ts, ts, utc_now
+from .models import INTERRUPTED_ERROR, Interrupted, parse_ts, ts, utc_now
 from .ownership import owner, owner_alive
 
 
@@ -41,15 +42,15 @@ def insert(
             ts(utc_now()),
             pid,
             token,
-            clean(source)[: records.MAX_SOURCE_CHARS],
-            clean(name or source)[: records.MAX_SOURCE_CHARS],
+            printable(source)[: records.MAX_SOURCE_CHARS],
+            printable(name or source)[: records.MAX_SOURCE_CHARS],
             audio_hash,
             settings_key,
             float(duration),
-            clean(engine),
-            clean(model),
-            clean(device),
-            clean(language),
+            printable(engine),
+            printable(model),
+            printable(device),
+            printable(language),
             json.dumps(hotword_list(hotwords), ensure_ascii=False),
             int(bool(itn)),
         ),

@@ -7,24 +7,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..helpers import parse_datetime
 from ..transcript import Segment, Transcript
 
 STATUSES = ("done", "failed", "interrupted")
 INTERRUPTED_ERROR = "interrupted: the server stopped before this transcription finished"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def clean(s: str) -> str:
-    """Text SQLite can store: lone surrogates (e.g. undecodable file names) become U+FFFD."""
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        pass
-    try:  # bytes smuggled in by surrogateescape (os.fsdecode of a non-UTF-8 name): one U+FFFD each
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def utc_now() -> datetime:
@@ -36,13 +24,9 @@ def ts(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime(TS_FORMAT)
 
 
-def fromiso(s: str) -> datetime:
-    return datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith("Z") else s)  # Python 3.10 rejects "Z"
-
-
 def parse_ts(s: str) -> datetime:
     """A stored time as an aware UTC datetime."""
-    dt = fromiso(s)
+    dt = parse_datetime(s)
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from ..helpers import printable
 from ..transcript import Segment, Transcript
 from .audio_copies import copy_path
 from .hashing import hotword_list
-from .models import Record, clean, parse_ts, ts, utc_now
+from .models import Record, parse_ts, ts, utc_now
 
 MAX_SOURCE_CHARS = 1000
 MAX_ERROR_CHARS = 20000
@@ -60,31 +61,31 @@ def insert(
         (
             created,
             status,
-            clean(source)[:MAX_SOURCE_CHARS],
+            printable(source)[:MAX_SOURCE_CHARS],
             audio_hash,
             key,
             float(t.duration),
             float(t.elapsed),
             round(t.rtf, 4),
-            clean(t.engine),
-            clean(t.model),
-            clean(t.device),
-            clean(t.language),
+            printable(t.engine),
+            printable(t.model),
+            printable(t.device),
+            printable(t.language),
             json.dumps(hotword_list(t.hotwords), ensure_ascii=False),
             int(bool(t.itn)),
-            clean(error)[:MAX_ERROR_CHARS],
-            clean(error_code) if error_code else None,  # a code from our own code: short, never user text
+            printable(error)[:MAX_ERROR_CHARS],
+            printable(error_code) if error_code else None,  # a code from our own code: short, never user text
         ),
     )
     rid = int(cur.lastrowid or 0)
     segments = json.dumps(
-        [[round(s.start, 3), round(s.end, 3), clean(s.text)] for s in t.segments],
+        [[round(s.start, 3), round(s.end, 3), printable(s.text)] for s in t.segments],
         ensure_ascii=False,
         separators=(",", ":"),
     )
     conn.execute(
         "INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?,?,?,?,?)",
-        (rid, clean(t.text), clean(t.raw_text), segments, gram_text),
+        (rid, printable(t.text), printable(t.raw_text), segments, gram_text),
     )
     return rid
 

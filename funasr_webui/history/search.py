@@ -19,7 +19,8 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .models import clean, fromiso, ts
+from ..helpers import parse_date_or_datetime, printable
+from .models import ts
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def parse_query(q: str) -> tuple[list[str], list[str]] | None:
     All terms must match (AND). Returns ([], []) for an empty query and None when the query has
     terms but none is searchable (e.g. only "*" or "-"), which matches nothing.
     """
-    q = clean(q).replace("\x00", " ")[:MAX_QUERY_CHARS]
+    q = printable(q).replace("\x00", " ")[:MAX_QUERY_CHARS]
     phrases: list[str] = []
     tokens: list[str] = []
     seen_any = False
@@ -80,8 +81,7 @@ def _bound(value: datetime | date | str | None, *, end: bool) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        text = value.strip()
-        value = date.fromisoformat(text) if len(text) == 10 else fromiso(text)
+        value = parse_date_or_datetime(value)
     if isinstance(value, datetime):
         dt = value.astimezone() if value.tzinfo is None else value  # naive = local time
         if end:

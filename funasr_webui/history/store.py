@@ -15,11 +15,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..helpers import printable
 from ..transcript import Transcript
 from . import audio_copies, export, jobs, maintenance, records, schema
 from .connection import Connections, HistoryError, guarded, read, write
 from .hashing import hotword_list, key_of
-from .models import Interrupted, Page, Record, clean, ts, utc_now
+from .models import Interrupted, Page, Record, ts, utc_now
 from .search import grams, select
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class HistoryStore:
         ``job``: the job (see start_job) this record ends, deleted in the same transaction.
         """
         t = transcript
-        gram_text = grams(clean(t.text))  # CPU work outside the write lock
+        gram_text = grams(printable(t.text))  # CPU work outside the write lock
         with self._write() as conn:
             jobs.end(conn, job)
             rid = records.insert(
@@ -121,7 +122,7 @@ class HistoryStore:
         Each item is ``(transcript, source, audio_hash)`` or ``(transcript, source, audio_hash, created_at)``;
         a created_at earlier than the newest record's is raised to it (created_at never decreases with id).
         """
-        prepared = [(item, grams(clean(item[0].text))) for item in items]  # CPU work outside the lock
+        prepared = [(item, grams(printable(item[0].text))) for item in items]  # CPU work outside the lock
         ids = []
         with self._write() as conn:
             floor = records.created_floor(conn)

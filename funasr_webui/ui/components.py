@@ -16,10 +16,11 @@ import gradio as gr
 from .. import tempfiles, writers
 from ..audio import AudioError
 from ..errors import UserError
+from ..helpers import safe_stem
 from ..i18n import t, ui
 from ..service import Outcome, TranscriptionService
 from ..transcript import Transcript
-from .format import error_message, language_choices, safe_stem, segments_frame, stats_line, warn_status
+from .format import failure_text, language_choices, segments_frame, stats_line, warn_status
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def failure(exc: BaseException, lang: str) -> list[Any]:
     """An empty result saying what went wrong (and a toast); unexpected errors are logged."""
     if not isinstance(exc, UserError | AudioError):
         log.exception("web request failed")
-    message = error_message(exc, lang)
+    message = failure_text(exc, lang)
     warn(message, lang)
     return empty_result(lang, warn_status(message))
 

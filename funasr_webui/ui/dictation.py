@@ -19,7 +19,6 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..engine import TranscribeOptions
 from ..errors import UserError
-from ..i18n import t
 from ..live import LiveState
 from ..service import TranscriptionService
 from ..transcript import Segment, Transcript
@@ -101,12 +100,7 @@ class Dictation:
                 return current
             running = len(self.sessions) - (current is not None)
             if running >= limit:
-                raise UserError(
-                    "live_busy",
-                    t("msg_live_busy", "en", count=running, limit=limit),
-                    t("msg_live_busy", "zh", count=running, limit=limit),
-                    status=503,
-                )
+                raise UserError("live_busy", count=running, limit=limit)
             session = LiveSession(self.live.start(options), f"dictation-{datetime.now():%Y%m%d-%H%M%S}", session_hash)
             if session_hash:
                 self.sessions[session_hash] = session

@@ -6,16 +6,16 @@ import html
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .. import writers
-from ..audio import CODES as AUDIO_ERROR_CODES
-from ..audio import AudioError
 from ..errors import UserError
+from ..helpers import format_duration
+from ..history import Record
 from ..i18n import t, ui
+from ..messages import error_message
 from ..transcript import Transcript
 
 PREVIEW_CHARS = 60
@@ -41,26 +41,8 @@ def esc(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
 
 
-def fmt_seconds(seconds: float | None, lang: str) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} 秒" if lang == "zh" else f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def fmt_timestamp(seconds: float) -> str:
     return writers.format_timestamp(seconds, always_hours=False)
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def fmt_time(dt: datetime) -> str:
@@ -72,19 +54,12 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def safe_stem(name: str, fallback: str = "transcript") -> str:
-    """A download file name from an uploaded file's name: letters (CJK too), digits, - and _ only."""
-    stem = Path(str(name).replace("\\", "/")).stem
-    stem = re.sub(r"[^\w\-]+", "_", stem).strip("._-")
-    return stem[:80] or fallback
-
-
 # --------------------------------------------------------------------------- failures
 
 
-def error_message(exc: BaseException, lang: str) -> str:
+def failure_text(exc: BaseException, lang: str) -> str:
     """What the user reads for a failure: our bilingual message, or a short type name, never a traceback."""
-    if isinstance(exc, UserError | AudioError):
+    if isinstance(exc, UserError):
         return exc.message(lang)
     return t("msg_unexpected", lang, error=type(exc).__name__)
 
@@ -94,13 +69,15 @@ def strip_name(message: str, name: str) -> str:
     return message.removeprefix(name + ": ").removeprefix(name + "：")
 
 
-def stored_error(error: str, source: str, lang: str) -> str:
-    """A failure reason from History (kept in English) in the page's language when it is a known file problem."""
-    for code in AUDIO_ERROR_CODES:
-        known = AudioError(code, source)
-        if known.message("en") == error:
-            return known.message(lang)
-    return error
+def stored_error(rec: Record, lang: str) -> str:
+    """A failure from History in the reader's language, from its stored code; records saved before codes were
+    kept show their stored (English) text."""
+    if rec.error_code:
+        try:
+            return error_message(rec.error_code, lang, filename=rec.source, error=rec.error)
+        except ValueError:  # a code this version no longer knows
+            pass
+    return rec.error
 
 
 def warn_status(message: str) -> str:
@@ -131,8 +108,8 @@ def stats_line(transcript: Transcript, lang: str) -> str:
     return t(
         "stats",
         lang,
-        duration=fmt_seconds(transcript.duration, lang),
-        elapsed=fmt_seconds(transcript.elapsed, lang),
+        duration=format_duration(transcript.duration, lang),
+        elapsed=format_duration(transcript.elapsed, lang),
         speed=f"{speed:.1f}",
     )
 

@@ -15,13 +15,14 @@ import pandas as pd
 from ... import writers
 from ...audio import AudioError
 from ...errors import UserError
+from ...helpers import format_duration, safe_stem
 from ...history import write_transcripts_zip
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ...transcript import Transcript
 from ..components import PROGRESS, Downloads, OptionWidgets, inference, option_widgets, report_progress, warn
 from ..context import PageContext
-from ..format import error_message, esc, fmt_seconds, preview, safe_stem, strip_name, warn_status
+from ..format import esc, failure_text, preview, strip_name, warn_status
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class BatchCallbacks:
             try:
                 options = self.service.options(hotwords, itn, language)
             except Exception as e:
-                problem = error_message(e, lang)
+                problem = failure_text(e, lang)
         if problem is not None:
             warn(problem, lang)
             yield [warn_status(problem), pd.DataFrame([], columns=headers), no_zip, BatchResults()]
@@ -101,13 +102,13 @@ class BatchCallbacks:
         except Exception as e:  # transcribe_file already saved the failure to History
             if not isinstance(e, UserError | AudioError):
                 log.exception("batch file %s failed", name)
-            reason = strip_name(error_message(e, lang), name)
+            reason = strip_name(failure_text(e, lang), name)
             results.failed.append((name, reason))
             return [name, "—", t("st_failed", lang, reason=reason), "", "—"]
         tr = outcome.transcript
         results.done.append((name, tr))
         status = t("st_done", lang) if not outcome.save_error else t("msg_done_unsaved", lang, error=outcome.save_error)
-        return [name, fmt_seconds(tr.duration, lang), status, preview(tr.text), fmt_seconds(tr.elapsed, lang)]
+        return [name, format_duration(tr.duration, lang), status, preview(tr.text), format_duration(tr.elapsed, lang)]
 
     def batch_zip(self, results: BatchResults, fmt: str, lang: str) -> Path | None:
         """One file per finished recording in ``fmt``, plus a list of the files that failed and why."""

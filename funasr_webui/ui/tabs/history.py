@@ -10,22 +10,13 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from ...helpers import format_duration, safe_stem
 from ...history import EXPORT_FORMATS, Page, Record
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ..components import Downloads, download_buttons, download_updates, info, segments_table, warn
 from ..context import PageContext
-from ..format import (
-    esc,
-    fmt_seconds,
-    fmt_time,
-    preview,
-    safe_stem,
-    segments_frame,
-    stored_error,
-    strip_name,
-    warn_status,
-)
+from ..format import esc, fmt_time, preview, segments_frame, stored_error, strip_name, warn_status
 
 TAB_KEY = "tab_history"
 HISTORY_PAGE_SIZE = 20
@@ -92,7 +83,7 @@ class HistoryCallbacks:
     # ------------------------------------------------------------------ the list
 
     def history_row(self, rec: Record, lang: str) -> list[Any]:
-        error = strip_name(stored_error(rec.error, rec.source, lang), rec.source)
+        error = strip_name(stored_error(rec, lang), rec.source)
         if rec.status == "done":
             text = preview(rec.text)
         elif rec.status == "interrupted":
@@ -100,7 +91,7 @@ class HistoryCallbacks:
         else:
             text = t("st_failed", lang, reason=preview(error))
         source = source_label(rec.source, lang)
-        return [rec.id, fmt_time(rec.created_at), source, fmt_seconds(rec.duration or None, lang), text]
+        return [rec.id, fmt_time(rec.created_at), source, format_duration(rec.duration or None, lang), text]
 
     def history_page(
         self,
@@ -177,7 +168,7 @@ class HistoryCallbacks:
             if rec.status == "interrupted":
                 problem = t("msg_record_interrupted", lang)
             else:
-                problem = t("msg_record_failed", lang, error=stored_error(rec.error, rec.source, lang))
+                problem = t("msg_record_failed", lang, error=stored_error(rec, lang))
             summary += "\n\n" + warn_status(problem)
             downloads = download_updates(None)
         else:
@@ -197,7 +188,7 @@ class HistoryCallbacks:
             lang,
             source=esc(source_label(rec.source, lang)),
             time=esc(fmt_time(rec.created_at)),
-            duration=esc(fmt_seconds(rec.duration, lang)),
+            duration=esc(format_duration(rec.duration, lang)),
             engine=esc(rec.engine or "—"),
             model=esc(rec.model or "—"),
             device=esc(rec.device or "—"),

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from ...helpers import format_duration
 from ...i18n import lang_of, t, ui
 from ...live import to_mono_16k
 from ...service import TranscriptionService
@@ -33,7 +34,7 @@ from ..components import (
 )
 from ..context import PageContext
 from ..dictation import Dictation, LiveSession
-from ..format import error_message, fmt_seconds, relabel, segment_headers, segments_frame, warn_status
+from ..format import failure_text, relabel, segment_headers, segments_frame, warn_status
 
 TAB_KEY = "tab_mic"
 LIVE_STREAM_EVERY_S = 0.5  # the browser sends the microphone in chunks this long (the page's shortest delay)
@@ -133,7 +134,7 @@ class MicCallbacks:
             try:
                 session = self._open(hotwords, itn, language, request)
             except Exception as e:  # the start event has said why already, as a toast
-                return [gr.skip(), warn_status(error_message(e, lang)), gr.skip(), None]
+                return [gr.skip(), warn_status(failure_text(e, lang)), gr.skip(), None]
         if not isinstance(session, LiveSession) or chunk is None or session.state.finished:
             return keep  # finished: a chunk that was on its way when Stop was pressed
         rate, samples = chunk
@@ -144,16 +145,18 @@ class MicCallbacks:
             session.shown_sentences = len(sentences)
             table = segments_frame(Transcript(text="", raw_text="", segments=list(sentences)), lang)
         failed = session.take_failure()
-        status = warn_status(error_message(failed, lang)) if failed else self.live_status(session, lang)
+        status = warn_status(failure_text(failed, lang)) if failed else self.live_status(session, lang)
         return [text, status, table, session]
 
     def live_status(self, session: LiveSession, lang: str) -> str:
-        status = t("status_live_listening", lang, duration=fmt_seconds(session.heard, lang), count=len(session.view[1]))
+        status = t(
+            "status_live_listening", lang, duration=format_duration(session.heard, lang), count=len(session.view[1])
+        )
         behind = session.heard - session.state.received
         if behind >= LIVE_BEHIND_S:  # a slow computer (or a long file job holding the recognizer) falls behind
-            status += " · " + t("status_live_behind", lang, behind=fmt_seconds(behind, lang))
+            status += " · " + t("status_live_behind", lang, behind=format_duration(behind, lang))
         if session.dropped:
-            status += " · " + t("status_live_dropped", lang, dropped=fmt_seconds(session.dropped, lang))
+            status += " · " + t("status_live_dropped", lang, dropped=format_duration(session.dropped, lang))
         return status
 
     def live_stop(self, session: LiveSession | None, lang: str) -> list[Any]:

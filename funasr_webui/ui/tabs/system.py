@@ -12,11 +12,11 @@ import gradio as gr
 import pandas as pd
 
 from ... import __version__
+from ...helpers import format_size
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ..components import info
 from ..context import PageContext
-from ..format import fmt_bytes
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def torch_rows(lang: str) -> list[tuple[str, str]]:
     free, total = torch.cuda.mem_get_info()
     rows += [
         ("sys_gpu", torch.cuda.get_device_name(0)),
-        ("sys_gpu_mem", f"{fmt_bytes(total - free)} / {fmt_bytes(total)}"),
-        ("sys_gpu_reserved", fmt_bytes(torch.cuda.memory_reserved())),
+        ("sys_gpu_mem", f"{format_size(total - free)} / {format_size(total)}"),
+        ("sys_gpu_reserved", format_size(torch.cuda.memory_reserved())),
     ]
     return rows
 
@@ -63,7 +63,7 @@ def ram_usage() -> str | None:
         total, available = fields["MemTotal"], fields["MemAvailable"]
     except (OSError, KeyError, ValueError, IndexError):
         return None
-    return f"{fmt_bytes(total - available)} / {fmt_bytes(total)}"
+    return f"{format_size(total - available)} / {format_size(total)}"
 
 
 class SystemCallbacks:
@@ -109,7 +109,7 @@ class SystemCallbacks:
             # interrupted counts as failed here: neither gave a transcript
             ("sys_hist_count", f"{stats['count']} ({stats['done']} / {stats['failed'] + stats['interrupted']})"),
             ("sys_hist_hours", f"{stats['audio_hours']:.2f}"),
-            ("sys_hist_size", fmt_bytes(stats["db_bytes"] + stats["audio_bytes"])),
+            ("sys_hist_size", format_size(stats["db_bytes"] + stats["audio_bytes"])),
             ("sys_hist_path", str(self.service.history_path)),
         ]
 
@@ -120,7 +120,7 @@ class SystemCallbacks:
             info(t("msg_no_gpu", lang), lang)
             return self.system_table(lang)
         before, after = freed
-        info(t("msg_gpu_freed", lang, before=fmt_bytes(before), after=fmt_bytes(after)), lang)
+        info(t("msg_gpu_freed", lang, before=format_size(before), after=format_size(after)), lang)
         return self.system_table(lang)
 
 

@@ -1425,10 +1425,6 @@ class HistoryStore:
             return self.export_zip(ids, fmt[4:])
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
 
-    def export_filtered(self, fmt: str, q: str = "", **filters: Any) -> bytes:
-        """Export what ``search(q, **filters)`` finds (all pages)."""
-        return self.export(fmt, self.search_ids(q, **filters))
-
     # ---- maintenance
 
     def stats(self) -> dict[str, Any]:

@@ -46,7 +46,7 @@ install_test_tools() {
             echo "==> installing Debian's chromium"
             apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
         else
-            echo "note: /usr/bin/chromium is missing (sudo apt-get install chromium); browser tests will be skipped"
+            echo "note: /usr/bin/chromium is missing (sudo apt-get install chromium); browser tests will be skipped (under CI=true: fail)"
         fi
     fi
 }

@@ -202,7 +202,7 @@ def long_audio(engine: str, lengths: list[float]) -> str:
 def startup(engine: str) -> str:
     import requests
 
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:

@@ -132,29 +132,6 @@ def decode_audio(
         raise AudioError("unreadable", filename, detail=f"{type(exc).__name__}: {exc}") from exc
 
 
-def probe_duration(path: str | Path | bytes | BinaryIO) -> float | None:
-    """Duration in seconds as the file's header states it (cheap: nothing is decoded); None when unknown."""
-    try:
-        src = _Source.open(path, "audio", None)
-        try:
-            if src.sniff() in ("wav", "flac"):
-                try:
-                    with sf.SoundFile(src.reader()) as f:
-                        if 0 < f.frames < _UNKNOWN_FRAMES and f.samplerate > 0:
-                            return f.frames / f.samplerate
-                except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-                    pass  # libsndfile cannot read it: ask FFmpeg below
-            with _open_av(src) as container:
-                if not container.streams.audio:
-                    return None
-                seconds, _exact = _header_duration(container, _pick_stream(container))
-                return seconds
-        finally:
-            src.close()
-    except Exception:  # noqa: BLE001 -- a probe never raises: None means "decode to find out"
-        return None
-
-
 # --- decoding ----------------------------------------------------------------------------------------------------
 
 

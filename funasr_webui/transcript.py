@@ -35,9 +35,3 @@ class Transcript:
         d = asdict(self)
         d["rtf"] = round(self.rtf, 4)
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Transcript:
-        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        fields["segments"] = [Segment(**s) for s in d.get("segments", [])]
-        return cls(**fields)

@@ -14,15 +14,16 @@ import av
 import numpy as np
 import soundfile as sf
 
-SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
-if not SHARED_AUDIO.is_dir():  # a checkout next to shared/ (CI) or the dev machine's /work/shared
-    SHARED_AUDIO = Path("/work/shared/audio")
+from tests.helpers import SHARED_AUDIO, require_shared_audio
 
 SPEECH_WAV = SHARED_AUDIO / "zh" / "asr_example.wav"  # 16 kHz mono real speech, ~5.5 s
 
 
 def load_speech() -> np.ndarray:
-    """The reference speech: float32 mono at 16 kHz."""
+    """The reference speech: float32 mono at 16 kHz. Without the shared audio the calling test skips (fails under
+    CI), saying why."""
+    __tracebackhide__ = True  # a skip is reported at the test that needed the speech
+    require_shared_audio()
     data, rate = sf.read(SPEECH_WAV, dtype="float32")
     assert rate == 16000 and data.ndim == 1
     return data
@@ -179,3 +180,27 @@ def silent_mp3_frame() -> bytes:
         frame.time_base = Fraction(1, 8000)
         packets = list(stream.encode(frame)) + list(stream.encode(None))
         return bytes(packets[len(packets) // 2])
+
+
+def header_duration(source: Path | str | bytes) -> float | None:
+    """Duration in seconds as the file's header states it, nothing decoded: libsndfile's frame count where it reads
+    the file, else PyAV's duration of the audio stream (or of a container holding nothing else); None when the
+    header does not say (a live recording) or the file is not media."""
+    try:
+        with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source) as f:
+            if f.frames > 0 and f.samplerate > 0:
+                return f.frames / f.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
+        pass  # libsndfile cannot read it: ask FFmpeg
+    try:
+        with av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+            if container.duration and len(container.streams) == 1:
+                return container.duration / av.time_base
+            return None
+    except (av.error.FFmpegError, OSError):
+        return None

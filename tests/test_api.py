@@ -24,7 +24,7 @@ from funasr_webui.auth import Credentials, exposure_warnings
 from funasr_webui.service import TranscriptionService
 from funasr_webui.tempfiles import PREFIX as TEMP_PREFIX
 from funasr_webui.transcript import Segment, Transcript
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer
 
 KEY = "test-key-0123456789"
 XSS = "<script>alert('x')</script> & <b>bold</b>"
@@ -123,7 +123,9 @@ def test_health_and_docs(live_server) -> None:
     assert health["ready"] is True and health["status"] == "ok"
     assert health["engine"] == "whisper" and health["device"] == "cpu" and health["version"]
     assert health["queue"] == {"in_flight": 0, "max_queue": 64}
-    assert "/" not in str(health["models"].get("model_path", ""))  # no server paths on an open endpoint
+    # no server paths on an open endpoint: the model folders by their names only
+    assert (health["models"]["model_path"], health["models"]["vad_model"]) == ("faster-whisper-base", "fsmn-vad")
+    assert "/" not in str(health["models"])
 
     schema = requests.get(live_server.url + "/openapi.json").json()
     for path in (
@@ -140,8 +142,9 @@ def test_health_and_docs(live_server) -> None:
     assert {"APIKey", "PageUser"} <= set(schema["components"]["securitySchemes"])
     docs = requests.get(live_server.url + "/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
-    if "/docs/assets/" in docs.text:  # swagger-ui-bundle-v2 installed: the page works air-gapped
-        assert requests.get(live_server.url + "/docs/assets/swagger-ui-bundle.js").status_code == 200
+    # swagger-ui-bundle-v2 (requirements.txt) serves Swagger UI from this server: the page works air-gapped
+    assert "/docs/assets/swagger-ui-bundle.js" in docs.text, docs.text
+    assert requests.get(live_server.url + "/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert requests.get(live_server.url + "/").status_code == 200  # the page is still mounted at /
 
 

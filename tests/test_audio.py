@@ -14,10 +14,29 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funasr_webui.audio import CODES, SAMPLE_RATE, AudioError, decode_audio, probe_duration
+from funasr_webui.audio import CODES, SAMPLE_RATE, AudioError, decode_audio
 from tests import audio_fixtures as fx
 
-pytestmark = pytest.mark.skipif(not fx.SPEECH_WAV.exists(), reason="shared test audio not found")
+# What a user reads for each error (after "name: " in English, "name：" in Chinese), written out here rather than
+# taken from funasr_webui.audio, so a changed or swapped message shows up as a failure.
+MESSAGES_EN = {
+    "empty": "the file is empty (no audio data)",
+    "not_media": "not an audio or video file we can read",
+    "truncated": "the file is incomplete (cut off before its end); please upload the whole file",
+    "no_audio": "the file has no audio track",
+    "too_long": "the audio is too long",
+    "too_big": "the file is too big",
+    "unreadable": "the audio could not be decoded (damaged file or unsupported format)",
+}
+MESSAGES_ZH = {
+    "empty": "文件为空（没有音频数据）",
+    "not_media": "无法识别的音频或视频文件",
+    "truncated": "文件不完整（在结尾之前被截断），请重新上传完整文件",
+    "no_audio": "文件中没有音轨",
+    "too_long": "音频时长超出限制",
+    "too_big": "文件过大",
+    "unreadable": "音频无法解码（文件已损坏或格式不受支持）",
+}
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
@@ -54,7 +73,8 @@ def raises_code(code: str, source, **kwargs) -> AudioError:
 def check_messages(err: AudioError, filename: str) -> None:
     en, zh = err.message("en"), err.message("zh")
     assert err.filename == filename
-    assert en.startswith(f"{filename}: ") and zh.startswith(f"{filename}：")
+    assert en.startswith(f"{filename}: {MESSAGES_EN[err.code]}")
+    assert zh.startswith(f"{filename}：{MESSAGES_ZH[err.code]}")
     assert str(err) == en and en != zh
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh)  # the Chinese message is in Chinese
 
@@ -65,7 +85,7 @@ SPEECH_SECONDS = 88747 / 16000  # zh/asr_example.wav
 
 
 @pytest.fixture(scope="session")
-def speech() -> np.ndarray:
+def speech(shared_audio) -> np.ndarray:
     return fx.load_speech()
 
 
@@ -183,13 +203,14 @@ class NonSeekable(io.RawIOBase):
         return len(chunk)
 
 
-def test_probe_duration(media):
-    assert probe_duration(fx.SPEECH_WAV) == pytest.approx(SPEECH_SECONDS, abs=1e-3)
-    assert probe_duration(media["voice.m4a"]) == pytest.approx(SPEECH_SECONDS, abs=0.05)
-    assert probe_duration(media["stereo.mp3"]) == pytest.approx(SPEECH_SECONDS, abs=0.05)
-    assert probe_duration(media["browser.webm"]) is None  # a live recording's header has no duration
-    assert probe_duration(b"not audio at all") is None
-    assert probe_duration("/nonexistent/file.wav") is None
+def test_the_media_headers_state_what_the_tests_assume(media):
+    """The header durations the decoder's length checks work from (read here with libsndfile and PyAV directly)."""
+    assert fx.header_duration(fx.SPEECH_WAV) == pytest.approx(SPEECH_SECONDS, abs=1e-3)
+    assert fx.header_duration(media["voice.m4a"]) == pytest.approx(SPEECH_SECONDS, abs=0.05)
+    assert fx.header_duration(media["stereo.mp3"]) == pytest.approx(SPEECH_SECONDS, abs=0.05)
+    assert fx.header_duration(media["browser.webm"]) is None  # a live recording's header has no duration
+    assert fx.header_duration(b"not audio at all") is None
+    assert fx.header_duration("/nonexistent/file.wav") is None
 
 
 def test_one_millisecond_is_audio():
@@ -299,9 +320,9 @@ def test_too_long_is_refused_from_the_header_without_decoding(tmp_path):
         assert "4:00:00" in err.message("en") and "3:00:00" in err.message("zh")
 
 
-def test_too_long_stops_decoding_at_the_limit(tmp_path):
+def test_too_long_stops_decoding_at_the_limit(tmp_path, speech):
     path = fx.headerless_webm(tmp_path / "live.webm", 30 * 60)  # no duration in the header: must decode to know
-    assert probe_duration(path) is None
+    assert fx.header_duration(path) is None
     start = time.perf_counter()
     err = raises_code("too_long", path, max_duration=10)
     assert time.perf_counter() - start < 0.5  # decoding all 30 minutes takes several times longer
@@ -379,11 +400,14 @@ def test_fuzz_only_audio_errors(seeds, data):
         blob = data.draw(mutations(data.draw(st.sampled_from(seeds))), label="mutated")
     # A hang inside FFmpeg cannot be interrupted from Python: dump the stacks and exit rather than block CI.
     faulthandler.dump_traceback_later(60, exit=True)
+    assert len(blob) < 1 << 19  # far below the size limit: "too_big" is never the right answer
     try:
         audio = decode_audio(blob, name="fuzz.bin", max_duration=60, max_bytes=1 << 20)
     except AudioError as err:
-        assert err.code in CODES and err.filename == "fuzz.bin"
-        assert err.message("en") and err.message("zh")
+        expected = {"empty"} if not blob else {"empty", "not_media", "truncated", "no_audio", "too_long", "unreadable"}
+        assert err.code in expected and err.filename == "fuzz.bin", (err.code, err.detail)
+        assert err.message("en").startswith("fuzz.bin: " + MESSAGES_EN[err.code])
+        assert err.message("zh").startswith("fuzz.bin：" + MESSAGES_ZH[err.code])
     else:
         check_output(audio)
     finally:

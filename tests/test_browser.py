@@ -16,25 +16,22 @@ import pytest
 
 from funasr_webui.history import audio_hash
 from funasr_webui.transcript import Segment, Transcript
-from tests.browser_setup import ARTIFACTS, CHROMIUM, DOCS_SHOTS, LAUNCH_ARGS, UPDATE_DOCS, VIEWPORT
-from tests.test_history import job_owner, kill
+from tests.browser_setup import ARTIFACTS, DOCS_SHOTS, LAUNCH_ARGS, UPDATE_DOCS, VIEWPORT, playwright_sync_api
+from tests.helpers import job_owner, kill
 
 RECOGNITION_TIMEOUT_MS = 120_000  # a few seconds per clip here; generous for a busy CI machine
 TABS = ("single", "batch", "microphone", "history", "system")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_sync_api()
 expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator:
+def browser(chromium: Path) -> Iterator:
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=LAUNCH_ARGS)
         yield browser
         browser.close()
 
@@ -247,7 +244,7 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     en.assert_only_local_requests()
 
 
-def test_microphone_records_and_recognizes(browser, live_server, shared_audio: Path, service):
+def test_microphone_records_and_recognizes(browser, chromium: Path, live_server, shared_audio: Path, service):
     # Chromium's fake microphone plays a file: the page records it as it would a person speaking
     fake_mic = [
         "--use-fake-ui-for-media-stream",
@@ -255,7 +252,7 @@ def test_microphone_records_and_recognizes(browser, live_server, shared_audio: P
         f"--use-file-for-fake-audio-capture={shared_audio / 'zh' / 'asr_example.wav'}",
     ]
     playwright_browser = browser.browser_type.launch(
-        executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS + fake_mic
+        executable_path=str(chromium), headless=True, args=LAUNCH_ARGS + fake_mic
     )
     try:
         s = Session(playwright_browser, live_server.url + "/", "en-US", permissions=["microphone"])
@@ -299,6 +296,56 @@ def test_user_text_is_shown_as_text_never_as_html(session_factory, service):
     assert s.page.locator("img[src=x]").count() == 0
     assert s.page.locator("#history-table b, #history-detail b, #history-segments b").count() == 0
     s.shot("escaping")
+
+
+MARKUP = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script><b>bold</b> [link](javascript:alert(3))'
+
+
+def test_a_transcript_with_markup_is_shown_as_text_in_the_page(session_factory, service, shared_audio, monkeypatch):
+    """What an engine returns is the user's text: markup in it shows as itself in every view, never as HTML or
+    Markdown (the result, the batch table, and the History detail: its text, its segments, the summary)."""
+
+    def transcribe(audio, options):  # an engine whose transcript is markup (answers at once)
+        return Transcript(
+            text=MARKUP,
+            raw_text=MARKUP,
+            segments=[Segment(0.0, 1.0, MARKUP)],
+            language="en",
+            duration=1.0,
+            engine="whisper",
+            model="whisper-base",
+            device="cpu",
+        )
+
+    monkeypatch.setattr(service.pipeline, "transcribe", transcribe)
+    s = session_factory("en-US")
+    page = s.page
+    s.open()
+    page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "sample.wav"))
+    page.locator("#single-start").click()
+    expect(page.locator("#single-text textarea")).to_have_value(MARKUP, timeout=RECOGNITION_TIMEOUT_MS)
+    expect(page.locator("#single-segments")).to_contain_text(MARKUP)
+
+    s.tab(1)
+    page.locator("#batch-files input[type=file]").set_input_files([str(shared_audio / "zh" / "asr_example.wav")])
+    page.locator("#batch-start").click()
+    expect(page.locator("#batch-status")).to_contain_text("Finished 1 files: 1 done", timeout=RECOGNITION_TIMEOUT_MS)
+    expect(page.locator("#batch-table")).to_contain_text(MARKUP[:59])  # the preview: 59 characters and "…"
+
+    s.tab(3)
+    expect(page.locator("#history-table")).to_contain_text(MARKUP[:59])
+    s.click_row("history-table", "sample.wav")
+    expect(page.locator("#history-text textarea")).to_have_value(MARKUP)
+    expect(page.locator("#history-segments")).to_contain_text(MARKUP)
+    expect(page.locator("#history-detail")).to_contain_text("sample.wav")
+    s.shot("markup-transcript")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src=x]").count() == 0
+    assert page.locator('a[href^="javascript"]').count() == 0
+    views = "#single-segments, #batch-table, #history-table, #history-detail, #history-segments"
+    assert page.locator(", ".join(f"{v} b" for v in views.split(", "))).count() == 0
+    assert page.locator(", ".join(f"{v} script" for v in views.split(", "))).count() == 0
+    assert [r.text for r in service.history.search("").records] == [MARKUP, MARKUP]
 
 
 def test_a_second_request_waits_in_the_queue_and_sees_its_position(session_factory, shared_audio: Path):

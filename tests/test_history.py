@@ -15,8 +15,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -33,13 +32,19 @@ from funasr_webui.history import (
     ownership,
     settings_key,
 )
+from funasr_webui.settings import PROJECT_ROOT
 from funasr_webui.transcript import Segment, Transcript
-from funasr_webui.writers import render
+from tests.helpers import job_owner, jobs_in, kill, require
 
-ROOT = Path(__file__).resolve().parent.parent
+INTERRUPTED = "interrupted: the server stopped before this transcription finished"
 
 ZH = "今天下午我们在滨海新区召开了人工智能大会，讨论了语音识别模型的部署问题。"
 MIXED = "我们用 OpenAI Whisper 和 FunASR Paraformer 做了对比，GPU 延迟很低。"
+# make(ZH) as subtitles, written out: its two halves, 0-1.25 s and 1.25-2.5 s
+ZH_SRT = (
+    "1\n00:00:00,000 --> 00:00:01,250\n今天下午我们在滨海新区召开了人工智能\n\n"
+    "2\n00:00:01,250 --> 00:00:02,500\n大会，讨论了语音识别模型的部署问题。\n"
+)
 
 
 def make(text: str = ZH, *, engine: str = "paraformer", hotwords: list[str] | None = None, **kw) -> Transcript:
@@ -121,6 +126,7 @@ def test_audio_hash_streams_files(tmp_path: Path) -> None:
     f.write_bytes(data)
     assert audio_hash(f) == audio_hash(data) == audio_hash(str(f)) == audio_hash(io.BytesIO(data))
     assert audio_hash(b"x") != audio_hash(b"y")
+    assert audio_hash(b"x") == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"  # SHA-256
 
 
 def test_database_failures_are_history_errors(store: HistoryStore, tmp_path: Path) -> None:
@@ -159,7 +165,7 @@ def test_every_public_store_method_raises_history_errors_only() -> None:
 
 
 def test_only_the_history_package_imports_sqlite3() -> None:
-    package = ROOT / "funasr_webui"
+    package = PROJECT_ROOT / "funasr_webui"
     importers = [
         str(path.relative_to(package))
         for path in sorted(package.rglob("*.py"))
@@ -303,10 +309,10 @@ def test_exports(store: HistoryStore) -> None:
         names = zf.namelist()
         assert len(names) == 2  # the failed record has no transcript
         assert all("/" not in n and "\\" not in n and not n.startswith(".") for n in names)
-        assert zf.read(names[0]).decode() == render(store.get(a).transcript(), "srt")
+        assert zf.read(names[0]).decode() == ZH_SRT
     with zipfile.ZipFile(io.BytesIO(store.export("zip-txt", [a]))) as zf:
         assert zf.read(zf.namelist()[0]).decode() == ZH + "\n"
-    assert json.loads(store.export_filtered("json", "OpenAI"))[0]["id"] == b
+    assert json.loads(store.export("json", store.search_ids("OpenAI")))[0]["id"] == b
     with pytest.raises(ValueError):
         store.export("docx", None)
 
@@ -653,7 +659,7 @@ for i in range(0, n, batch):
 
 
 def _writer(db: Path, tag: str, n: int, batch: int = 1) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(batch)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
 
@@ -744,8 +750,8 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
         s.add(make(), source="after.wav", audio_hash="x")  # still writable
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_store_survives_fork(store: HistoryStore) -> None:
+    require(hasattr(os, "fork"), "os.fork is not available on this platform")
     a = store.add(make("分叉之前。"), source="a", audio_hash="1")
     pid = os.fork()
     if pid == 0:  # child: the inherited connection is dropped, a fresh one is opened
@@ -762,43 +768,6 @@ def test_store_survives_fork(store: HistoryStore) -> None:
 
 
 # --------------------------------------------------------------------------- jobs: running and interrupted
-
-JOB_OWNER = """
-import sys
-from funasr_webui.history import HistoryStore
-store = HistoryStore(sys.argv[1])
-job = store.start_job(source=sys.argv[2], name=sys.argv[3], audio_hash="h-" + sys.argv[2], settings_key="k",
-                      engine="whisper", model="whisper-base", device="cpu", hotwords="夜班 night", itn=False,
-                      language="zh", duration=12.5)
-print(job, flush=True)
-sys.stdin.read()  # runs, holding the job, until the test closes stdin or kills it
-"""
-
-
-@contextmanager
-def job_owner(db: Path, source: str, name: str = "") -> Iterator[subprocess.Popen]:
-    """Another process transcribing ``source``: it has started its job (and holds it while it runs)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", JOB_OWNER, str(db), source, name], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    try:
-        assert proc.stdout.readline().strip().isdigit()
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdin.close()
-        proc.stdout.close()
-
-
-def kill(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()  # reaped: not even a zombie is left
-
-
-def jobs_in(db: Path) -> list[str]:
-    with closing(sqlite3.connect(db)) as conn:
-        return [r[0] for r in conn.execute("SELECT source FROM jobs ORDER BY id")]
 
 
 def test_running_job_is_invisible_until_it_becomes_its_record(store: HistoryStore, tmp_path: Path) -> None:
@@ -836,7 +805,7 @@ def test_killed_process_job_becomes_interrupted_on_open_but_live_ones_do_not(tmp
             assert (job.source, job.name) == ("killed.wav", "killed.wav")
             assert (rec.status, rec.source, rec.audio_hash, rec.settings_key) == ("interrupted", "killed.wav",
                                                                                   "h-killed.wav", "k")  # fmt: skip
-            assert rec.error == INTERRUPTED_ERROR and rec.text == "" and rec.segments == []
+            assert rec.error == INTERRUPTED and rec.text == "" and rec.segments == []
             assert (rec.engine, rec.model, rec.device, rec.language) == ("whisper", "whisper-base", "cpu", "zh")
             assert (rec.hotwords, rec.itn, rec.duration) == (["夜班", "night"], False, 12.5)
             assert rec.id > done and rec.created_at >= s.get(done).created_at
@@ -915,7 +884,7 @@ def test_cli_verbs(tmp_path: Path, capsys) -> None:
     )
     code, out = cli(db, "show", str(a))
     assert code == 0 and ZH in out and "paraformer" in out
-    assert cli(db, "show", str(a), "--format", "srt")[1] == render(make(ZH), "srt")
+    assert cli(db, "show", str(a), "--format", "srt")[1] == ZH_SRT
     assert cli(db, "show", "999")[0] == 1
     code, out = cli(db, "export", "--format", "json")
     assert code == 0 and [d["id"] for d in json.loads(out)] == [a, b]

@@ -11,10 +11,6 @@ import pytest
 
 from funasr_webui.itn import InverseNormalizer
 
-TTS_REFS = Path(__file__).resolve().parents[2] / "shared" / "audio" / "tts" / "refs.json"
-if not TTS_REFS.is_file():  # the dev machine's layout
-    TTS_REFS = Path("/work/shared/audio/tts/refs.json")
-
 
 @pytest.fixture(scope="module")
 def itn() -> InverseNormalizer:
@@ -127,11 +123,10 @@ def test_tts_refs(itn: InverseNormalizer, spoken: str, written: str) -> None:
     assert itn(spoken) == written
 
 
-@pytest.mark.skipif(not TTS_REFS.is_file(), reason="shared/audio/tts/refs.json not present")
-def test_tts_refs_file_is_covered() -> None:
+def test_tts_refs_file_is_covered(shared_audio: Path) -> None:
     # If the shared references change, the table above must follow (and its digits must agree with the file's).
     ours = dict(TTS_REF_CASES)
-    for ref in json.loads(TTS_REFS.read_text(encoding="utf-8")):
+    for ref in json.loads((shared_audio / "tts" / "refs.json").read_text(encoding="utf-8")):
         assert ref["spoken"] in ours, ref["spoken"]
         expected = ours[ref["spoken"]].replace("15日", "15号").replace("1500元", "1500块")
         assert expected == ref["text"]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -11,17 +16,53 @@ from funasr_webui import models
 from funasr_webui.pipeline import build_engine
 from funasr_webui.settings import PROJECT_ROOT, Settings
 
+# faster-whisper's Whisper base (CTranslate2 model.bin), as published: written out here, not read from the code
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
 
 def test_embedded_whisper_is_assembled_and_verified(tmp_path: Path) -> None:
     d = models.embedded_whisper_dir(tmp_path)
     assert (d / "model.bin").stat().st_size == 2 * 72608766
-    assert (d / ".verified").read_text().strip() == models.WHISPER_SHA256
+    assert sha256_of(d / "model.bin") == WHISPER_BASE_SHA256  # the model file itself, hashed here
+    assert (d / ".verified").read_text().strip() == WHISPER_BASE_SHA256
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         assert (d / name).is_file()
     # a second call reuses the verified copy instead of joining again
     mtime = (d / "model.bin").stat().st_mtime_ns
     assert models.embedded_whisper_dir(tmp_path) == d
     assert (d / "model.bin").stat().st_mtime_ns == mtime
+
+
+def test_a_corrupt_embedded_whisper_is_refused_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    """A copy of the two model packages with one byte of the weights flipped, found first on sys.path: assembling
+    it must fail with the one-line message, and leave no model (nor a marker that says it was verified)."""
+    site = tmp_path / "site"
+    for name in models.WHISPER_PARTS:
+        real = Path(importlib.util.find_spec(name).origin).parent
+        shutil.copytree(real, site / name, copy_function=os.symlink, ignore=shutil.ignore_patterns("__pycache__"))
+    part = site / models.WHISPER_PARTS[1] / "data" / "model.bin.part2"
+    data = bytearray(part.read_bytes())  # a real copy of this one: it is the one damaged
+    data[len(data) // 2] ^= 0x01
+    part.unlink()
+    part.write_bytes(bytes(data))
+    monkeypatch.syspath_prepend(str(site))
+    assert Path(importlib.util.find_spec(models.WHISPER_PARTS[1]).origin).parent == site / models.WHISPER_PARTS[1]
+
+    target = tmp_path / "models"
+    with pytest.raises(models.ModelUnavailable) as e:
+        models.embedded_whisper_dir(target)
+    assert str(e.value).startswith("embedded Whisper model is corrupt (sha256 ")
+    assert str(e.value).endswith("); reinstall its packages") and "\n" not in str(e.value)
+    d = target / models.WHISPER_DIR_NAME
+    assert not (d / "model.bin").exists() and not (d / ".verified").exists() and not (d / "model.bin.tmp").exists()
 
 
 def test_vad_comes_from_the_package_when_not_downloaded(tmp_path: Path) -> None:
@@ -40,9 +81,19 @@ def test_paraformer_set_detection(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def offline() -> None:
+def offline(monkeypatch) -> None:
+    """ModelScope out of reach. On a closed network (here) that is the machine's real state; where the hub answers,
+    its name stops resolving, as on a machine without a network, so these tests run (and can fail) everywhere."""
     if models.hub_reachable(timeout=2) is None:
-        pytest.skip("ModelScope is reachable from this machine: the offline behaviour cannot be observed")
+        getaddrinfo = socket.getaddrinfo
+
+        def no_hub(host, *args, **kwargs):
+            if host == models.MODELSCOPE_HOST:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return getaddrinfo(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", no_hub)
+    assert models.hub_reachable(timeout=2) is not None
 
 
 def test_download_fails_fast_with_one_clear_line(tmp_path: Path, offline: None) -> None:

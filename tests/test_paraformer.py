@@ -36,7 +36,7 @@ def models_dir(tiny_models: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pipeline(models_dir: Path) -> Pipeline:
-    settings = Settings(models_dir=models_dir, engine="auto", offline=True, threads=2)
+    settings = Settings(models_dir=models_dir, engine="auto", offline=True, threads=2, device="cpu")  # on any machine
     return Pipeline.load(settings)
 
 

@@ -24,7 +24,7 @@ from funasr_webui.history import HistoryStore
 from funasr_webui.security import HostGuard
 from funasr_webui.service import TranscriptionService
 from funasr_webui.transcript import Segment, Transcript
-from tests.conftest import LiveServer
+from tests.helpers import LiveServer
 
 KEY = "sec-key-0123456789"
 EVIL = "http://evil.example"

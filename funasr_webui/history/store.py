@@ -372,11 +372,6 @@ class HistoryStore:
         """Export by format name: json, csv, zip-srt, zip-txt, zip-vtt, zip-json."""
         return export.export_records(fmt, self._iter_records(ids))
 
-    @guarded
-    def export_filtered(self, fmt: str, q: str = "", **filters: Any) -> bytes:
-        """Export what ``search(q, **filters)`` finds (all pages)."""
-        return self.export(fmt, self.search_ids(q, **filters))
-
     # ---- maintenance
 
     @guarded

@@ -78,6 +78,7 @@ def serve(settings: Settings) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     tempfiles.sweep_orphans()  # what a killed server left in the temp folder
+    tempfiles.gradio_cache()  # before anything imports Gradio: some of its modules read the folder at import
     service = build_service(settings)  # every model loads before the port opens
     app = create_app(service)
     for warning in exposure_warnings(settings.host, credentials):  # last thing printed before serving: seen

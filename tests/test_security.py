@@ -7,7 +7,8 @@ import io
 import json
 import os
 import socket
-import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -394,15 +395,27 @@ def test_live_audio_faster_than_real_time_is_dropped(ui) -> None:
 # --------------------------------------------------------------------------- 7. Gradio's cache
 
 
-def test_gradio_cache_is_private_to_the_process(live_server, wav: bytes, tmp_path: Path) -> None:
-    cache = Path(os.environ["GRADIO_TEMP_DIR"])
-    assert cache.name.startswith(tempfiles.prefix("gradio"))
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
-    path = requests.post(live_server.url + "/gradio_api/upload", files={"files": ("a.wav", wav)}).json()[0]
-    assert Path(path).is_relative_to(cache)
+def test_gradio_cache_is_private_to_the_process(tmp_path: Path) -> None:
+    """A server process gets its own 0700 cache folder, named with its pid, gone when it exits; a folder a killed
+    server left is swept at the next start. (The test run itself sets GRADIO_TEMP_DIR, so this runs apart.)"""
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"} | {"TMPDIR": str(tmp_path)}
+    script = (
+        "import os, stat; from funasr_webui import tempfiles; p = tempfiles.gradio_cache(); "
+        "print(p, os.getpid(), oct(stat.S_IMODE(p.stat().st_mode)), os.environ['GRADIO_TEMP_DIR'] == str(p))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    path, pid, mode, exported = out.stdout.split()
+    assert Path(path).parent == tmp_path and Path(path).name.startswith(f"{tempfiles.PREFIX}gradio-{pid}-")
+    assert mode == "0o700" and exported == "True"
+    assert not Path(path).exists()  # removed at exit
     dead = tmp_path / f"{tempfiles.PREFIX}gradio-999999999-abc"  # a killed server's cache
     (dead / "x").mkdir(parents=True)
     assert tempfiles.sweep_orphans(tmp_path) == 1 and not dead.exists()
+
+
+def test_page_uploads_land_in_the_configured_cache(live_server, wav: bytes) -> None:
+    path = requests.post(live_server.url + "/gradio_api/upload", files={"files": ("a.wav", wav)}).json()[0]
+    assert Path(path).is_relative_to(Path(os.environ["GRADIO_TEMP_DIR"]))
 
 
 # --------------------------------------------------------------------------- 8. page routes need the login

@@ -224,7 +224,10 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     expect(en.page.get_by_role("tab")).to_have_text(["Single file", "Batch", "Microphone", "History", "System"])
     expect(en.page.locator("#single-start")).to_have_text("Start")
     en.page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
-    expect(en.page.locator("#single-file")).to_contain_text("asr_example.wav")
+    # the preview of the chosen file, once uploaded (Gradio writes its stem and extension as two spans: "asr_example
+    # .wav" as text, so a plain "asr_example.wav" would only match the upload's progress line, if caught in time)
+    chosen = en.page.locator('#single-file [aria-label="asr_example.wav"]')
+    expect(chosen).to_contain_text(re.compile(r"^\s*asr_example\s*\.wav\s*$"))
     # the switch changes the page at once, keeps what was chosen, and is remembered on the next visit
     en.page.locator("#lang-switch").get_by_text("中文").click()
     expect(en.page.get_by_role("tab")).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"])

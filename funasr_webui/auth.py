@@ -85,6 +85,11 @@ class Credentials:
             ok |= hmac.compare_digest(k, given)
         return ok
 
+    def bearer_ok(self, authorization: str | None) -> bool:
+        """`Authorization: Bearer <api key>` with a configured key."""
+        scheme, _, value = (authorization or "").strip().partition(" ")
+        return scheme.lower() == "bearer" and bool(value.strip()) and self.key_ok(value.strip())
+
     def api_allows(self, authorization: str | None) -> bool:
         """`Authorization: Bearer <api key>`, or `Basic` with a page user: --auth alone never leaves the API open."""
         if self.api_open:
@@ -92,7 +97,7 @@ class Credentials:
         scheme, _, value = (authorization or "").strip().partition(" ")
         scheme, value = scheme.lower(), value.strip()
         if scheme == "bearer" and value:
-            return self.key_ok(value)
+            return self.bearer_ok(authorization)
         if scheme == "basic" and value:
             try:
                 user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")

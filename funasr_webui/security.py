@@ -121,16 +121,12 @@ class OriginGuard:
         self.app = app
         self.credentials = credentials
 
-    def _has_key(self, headers: Headers) -> bool:
-        scheme, _, value = headers.get("authorization", "").strip().partition(" ")
-        return scheme.lower() == "bearer" and bool(value.strip()) and self.credentials.key_ok(value.strip())
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if is_cross_site(headers) and not self._has_key(headers):
+        if is_cross_site(headers) and not self.credentials.bearer_ok(headers.get("authorization")):
             await send_error(send, UserError("cross_site"))
             return
         await self.app(scope, receive, send)

@@ -18,6 +18,8 @@ class TranscribeOptions:
     hotwords: list[str] = field(default_factory=list)
     itn: bool = True
     language: str | None = None  # None: detect (engines that can); Paraformer is Chinese(-English) only
+    speakers: int | None = None  # who spoke: None = not asked, 0 = find how many, N = exactly N voices
+    word_timestamps: bool = False  # fill Segment.words (word or character times) where the engine can
     # called with the fraction of the audio done, for progress bars; engines that cannot tell call it at the end
     progress: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
     # set when nobody waits for the result any more (the API client hung up): engines stop at the next piece

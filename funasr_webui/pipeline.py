@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from .audio import SAMPLE_RATE, decode_audio
 from .engine import Engine, TranscribeOptions
 from .itn import InverseNormalizer
 from .settings import Settings
-from .transcript import Segment, Transcript
+from .transcript import Transcript
 from .vad import SpeechDetector
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class Pipeline:
         if options.progress:
             options.progress(1.0)
         normalize = self.itn if options.itn else (lambda s: s)
-        segments = [Segment(s.start, s.end, normalize(s.text)) for s in result.segments]
+        segments = [replace(s, text=normalize(s.text)) for s in result.segments]
         return Transcript(
             text=normalize(result.text),
             raw_text=result.raw_text,

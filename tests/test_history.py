@@ -33,7 +33,7 @@ from funasr_webui.history import (
     settings_key,
 )
 from funasr_webui.settings import PROJECT_ROOT
-from funasr_webui.transcript import Segment, Transcript
+from funasr_webui.transcript import Segment, Transcript, Word
 from tests.helpers import job_owner, jobs_in, kill, require
 
 INTERRUPTED = "interrupted: the server stopped before this transcription finished"
@@ -101,6 +101,23 @@ def test_add_get_roundtrip(store: HistoryStore) -> None:
     assert rec.audio_file is None
     assert json.loads(json.dumps(rec.to_dict()))["text"] == ZH
     assert store.get(rid + 1) is None
+
+
+def test_segment_extras_roundtrip(store: HistoryStore) -> None:
+    t = make()
+    t.segments[0].speaker = "S2"
+    t.segments[0].tags = ["Laughter"]
+    t.segments[1].words = [Word(1.25, 1.5, "大会")]
+    rid = store.add(t, source="meeting.wav", audio_hash="cd" * 32)
+    rec = store.get(rid)
+    assert rec is not None and rec.segments == t.segments
+    assert rec.to_dict()["segments"][0] == {
+        "start": 0.0,
+        "end": 1.25,
+        "text": t.segments[0].text,
+        "speaker": "S2",
+        "tags": ["Laughter"],
+    }
 
 
 def test_add_failure(store: HistoryStore) -> None:

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from funasr_webui.transcript import Segment, Transcript
+from funasr_webui.transcript import Segment, Transcript, Word
 from funasr_webui.writers import format_timestamp, render
 
 
@@ -28,7 +28,10 @@ def transcript_from_json(d: dict) -> Transcript:
     """Read back what render(..., "json") wrote (only this test reads that file back, so this lives here)."""
     known = {f.name for f in fields(Transcript)}
     return Transcript(
-        **{**{k: v for k, v in d.items() if k in known}, "segments": [Segment(**s) for s in d["segments"]]}
+        **{
+            **{k: v for k, v in d.items() if k in known},
+            "segments": [Segment(**{**s, "words": [Word(**w) for w in s.get("words", [])]}) for s in d["segments"]],
+        }
     )
 
 
@@ -64,3 +67,15 @@ def test_json_roundtrip(transcript: Transcript) -> None:
 def test_unknown_format(transcript: Transcript) -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render(transcript, "docx")
+
+
+def test_json_shows_only_the_optional_fields_that_are_set(transcript: Transcript) -> None:
+    transcript.segments[0].speaker = "S1"
+    transcript.segments[0].tags = ["HAPPY"]
+    transcript.segments[0].words = [Word(0.0, 0.5, "第一")]
+    data = json.loads(render(transcript, "json"))
+    assert data["segments"][0]["speaker"] == "S1"
+    assert data["segments"][0]["tags"] == ["HAPPY"]
+    assert data["segments"][0]["words"] == [{"start": 0.0, "end": 0.5, "word": "第一"}]
+    assert set(data["segments"][1]) == {"start", "end", "text"}
+    assert transcript_from_json(data) == transcript

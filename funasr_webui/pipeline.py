@@ -13,6 +13,8 @@ import numpy as np
 
 from . import models
 from .audio import SAMPLE_RATE, decode_audio
+from .campplus import campplus_dir
+from .diarization import SpeakerLabeller
 from .engine import Engine, TranscribeOptions
 from .itn import InverseNormalizer
 from .settings import Settings
@@ -86,6 +88,7 @@ def build_engine(settings: Settings, device: str) -> EngineChoice:
             batch_size=settings.batch_size,
             max_end_silence_ms=settings.vad_max_end_silence_ms,
             max_segment_ms=settings.vad_max_segment_ms,
+            speaker_dir=campplus_dir(models_dir),
         )
     else:
         engine = WhisperEngine(
@@ -104,7 +107,13 @@ class Pipeline:
     """Everything loaded once; `transcribe` runs one job at a time (FunASR's AutoModel keeps per-call state)."""
 
     def __init__(
-        self, engine: Engine, vad: SpeechDetector, itn: InverseNormalizer, settings: Settings, notice: str | None = None
+        self,
+        engine: Engine,
+        vad: SpeechDetector,
+        itn: InverseNormalizer,
+        settings: Settings,
+        notice: str | None = None,
+        speakers: SpeakerLabeller | None = None,
     ) -> None:
         self.engine = engine
         self.vad = vad
@@ -112,6 +121,8 @@ class Pipeline:
         self.settings = settings
         self.notice = notice
         self.lock = threading.Lock()
+        # who spoke when, for engines that do not tell (loads in the background; see SpeakerLabeller)
+        self.speakers = speakers if speakers is not None else SpeakerLabeller(engine.device)
 
     @classmethod
     def load(cls, settings: Settings) -> Pipeline:
@@ -131,7 +142,7 @@ class Pipeline:
             device,
             time.perf_counter() - started,
         )
-        return cls(choice.engine, choice.vad, itn, settings, choice.notice)
+        return cls(choice.engine, choice.vad, itn, settings, choice.notice, SpeakerLabeller(device))
 
     def decode(self, source: str | Path | bytes, name: str | None = None) -> np.ndarray:
         return decode_audio(
@@ -143,12 +154,15 @@ class Pipeline:
         with self.lock:
             try:
                 result = self.engine.transcribe(audio, options)
+                segments = result.segments
+                if options.speakers is not None and segments and not any(s.speaker for s in segments):
+                    segments = self.speakers.label(audio, segments, options.speakers, options.checkpoint)
             finally:
                 self.free_gpu_cache()
         if options.progress:
             options.progress(1.0)
         normalize = self.itn if options.itn else (lambda s: s)
-        segments = [replace(s, text=normalize(s.text)) for s in result.segments]
+        segments = [replace(s, text=normalize(s.text)) for s in segments]
         return Transcript(
             text=normalize(result.text),
             raw_text=result.raw_text,

@@ -23,6 +23,7 @@ from .history import HistoryError, HistoryStore, Page, Record, audio_hash, setti
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .settings import Settings
+from .speakers import parse_speakers
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,14 @@ class TranscriptionService:
         self.live = LiveTranscriber(pipeline)
 
     def options(
-        self, hotwords: str | list[str] | None = None, itn: bool | None = None, language: str | None = None
+        self,
+        hotwords: str | list[str] | None = None,
+        itn: bool | None = None,
+        language: str | None = None,
+        speakers: str | int | None = None,
     ) -> TranscribeOptions:
-        """Validated options; raises UserError for what the user must change."""
+        """Validated options; raises UserError for what the user must change. speakers: None/"" = not asked,
+        "auto" = find how many, N = exactly N voices."""
         language = (language or "").strip().lower() or None
         if language in ("auto",):
             language = None
@@ -61,11 +67,14 @@ class TranscriptionService:
             hotwords=parse_hotwords(hotwords, self.settings.max_hotwords),
             itn=self.settings.itn if itn is None else itn,
             language=language,
+            speakers=parse_speakers(speakers),
         )
 
     def key(self, options: TranscribeOptions) -> str:
         engine = self.pipeline.engine
-        return settings_key(engine.name, engine.model_name, options.hotwords, options.itn, options.language or "")
+        return settings_key(
+            engine.name, engine.model_name, options.hotwords, options.itn, options.language or "", options.speakers
+        )
 
     def previous(self, path: str | Path, options: TranscribeOptions) -> Record | None:
         """The newest finished transcript of the same audio with the same settings, if any."""

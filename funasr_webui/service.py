@@ -23,7 +23,7 @@ from .history import HistoryError, HistoryStore, Page, Record, audio_hash, setti
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .settings import Settings
-from .speakers import parse_speakers
+from .speakers import checked_names, parse_speakers
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,8 @@ class TranscriptionService:
     # ------------------------------------------------------------------ the history, for page, API and CLI
 
     def search(self, q: str = "", *, limit: int = 20, offset: int = 0, **filters: Any) -> Page:
-        """Records matching `q` and the filters (date_from, date_to, engine, source, status), newest first."""
+        """Records matching `q` and the filters (date_from, date_to, engine, source, status, speaker), newest
+        first."""
         return self.history.search(q, **filters, limit=limit, offset=offset)
 
     def search_ids(self, q: str = "", **filters: Any) -> list[int]:
@@ -250,6 +251,21 @@ class TranscriptionService:
 
     def get(self, record_id: int) -> Record | None:
         return self.history.get(record_id)
+
+    def rename_speakers(self, record_id: int, names: dict[str, str]) -> Record:
+        """Give a record's speakers display names ({"S1": "张经理"}; "" = the default name again); every output
+        of the record uses them from then on. UserError for a missing record or a speaker it does not have."""
+        record = self.history.get(record_id)
+        if record is None:
+            raise UserError("record_not_found", id=record_id)
+        updated = self.history.set_speaker_names(record_id, checked_names(record_id, record.segments, names))
+        if updated is None:  # deleted meanwhile
+            raise UserError("record_not_found", id=record_id)
+        return updated
+
+    def speaker_names(self) -> list[str]:
+        """Names given to speakers anywhere in the history (the History search's speaker filter)."""
+        return self.history.speaker_names()
 
     def delete(self, ids: Iterable[int]) -> int:
         return self.history.delete(list(ids))

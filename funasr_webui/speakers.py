@@ -82,6 +82,18 @@ def parse_speakers(value: str | int | None) -> int | None:
     raise UserError("bad_speakers", value=str(value)[:20], limit=MAX_SPEAKERS)
 
 
+def checked_names(record_id: int, segments: list[Segment], names: dict[str, str]) -> dict[str, str]:
+    """New display names for a record's speakers, cleaned; UserError("unknown_speaker") for a label the record
+    does not have."""
+    from .errors import UserError
+
+    known = labels(segments)
+    for label in names:
+        if label not in known:
+            raise UserError("unknown_speaker", id=record_id, label=str(label)[:20], known=", ".join(known) or "-")
+    return {label: clean_name(str(name or "")) for label, name in names.items()}
+
+
 def clean_name(name: str) -> str:
     """A display name as given by a user: one line, trimmed, at most MAX_NAME_CHARS."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())[:MAX_NAME_CHARS]

@@ -21,7 +21,10 @@ class NativeOptions(BaseModel):
     engine: Literal["auto", "paraformer", "whisper"] | None = Field(
         None, description="must match the loaded engine (see /health); auto = whatever is loaded"
     )
-    response_format: Literal["json", "text", "srt", "vtt"] = "json"
+    speakers: str | None = Field(
+        None, description='who spoke: "auto" (find how many) or the number of voices, 1-10; absent = off'
+    )
+    response_format: Literal["json", "text", "srt", "vtt", "md", "docx"] = "json"
 
 
 class OpenAIOptions(BaseModel):
@@ -41,6 +44,9 @@ class OpenAIOptions(BaseModel):
     include: list[str] | None = Field(None, description="accepted and ignored")
     chunking_strategy: str | None = Field(None, description="accepted and ignored (VAD always segments)")
     stream: Literal[False] | None = Field(None, description="streaming is not supported")
+    speakers: str | None = Field(
+        None, description='extra field: "auto" or 1-10 voices; verbose_json segments then carry speaker'
+    )
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ...errors import UserError
 from ...service import Outcome, TranscriptionService
+from ...writers import DocumentInfo
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..options import NativeOptions, multipart_body
@@ -39,9 +40,10 @@ def native_json(outcome: Outcome, name: str) -> dict[str, Any]:
 async def create_transcription(request: Request, service: ServiceDep, queue: QueueDep, client: ClientDep) -> Response:
     def options_of(form: NativeOptions):
         check_engine(form.engine, service)
-        return service.options(form.hotwords, form.itn, form.language)
+        return service.options(form.hotwords, form.itn, form.language, form.speakers)
 
     outcome, upload, form = await transcribe_upload(request, service, queue, client, NativeOptions, options_of)
     if form.response_format == "json":
         return JSONResponse(native_json(outcome, upload.name))
-    return text_response(outcome.transcript, form.response_format, outcome.record_id)
+    info = DocumentInfo(title=upload.name)
+    return text_response(outcome.transcript, form.response_format, outcome.record_id, info)

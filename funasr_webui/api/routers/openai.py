@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ...engine import parse_hotwords
 from ...service import Outcome
+from ...speakers import display_name, speaker_list
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..options import OpenAIOptions, multipart_body
@@ -38,7 +39,12 @@ def openai_json(outcome: Outcome, model: str, verbose: bool) -> dict[str, Any]:
             }
             for i, s in enumerate(t.segments)
         ]
+        for seg, s in zip(segments, t.segments, strict=True):
+            if s.speaker:  # an extra field (OpenAI has none for speakers): the label and its display name
+                seg["speaker"], seg["speaker_name"] = s.speaker, display_name(t, s.speaker)
         body = {"task": "transcribe", "language": t.language, "duration": t.duration, **body, "segments": segments}
+        if any(s.speaker for s in t.segments):
+            body["speakers"] = speaker_list(t)
     body["usage"] = {"type": "duration", "seconds": math.ceil(t.duration)}
     body["model"] = model
     body["id"] = outcome.record_id  # this server's history id
@@ -57,7 +63,7 @@ async def openai_transcription(request: Request, service: ServiceDep, queue: Que
         words = list(form.keywords or [])
         if form.prompt:  # OpenAI's prompt biases the vocabulary: here it is the hotword list
             words += parse_hotwords(form.prompt, service.settings.max_hotwords)
-        return service.options(words or None, None, form.language)
+        return service.options(words or None, None, form.language, form.speakers)
 
     outcome, _upload, form = await transcribe_upload(request, service, queue, client, OpenAIOptions, options_of)
     if form.response_format in ("json", "verbose_json"):

@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..helpers import safe_stem
 from ..i18n import t, ui
 from ..service import Outcome, TranscriptionService
+from ..speakers import MAX_SPEAKERS
 from ..transcript import Transcript
 from .format import failure_text, language_choices, segments_frame, stats_line, warn_status
 
@@ -63,9 +64,10 @@ class Downloads:
         folder = self.request_dir()
         stem = safe_stem(name)
         paths = {}
+        info = writers.DocumentInfo(title=name)
         for fmt in writers.FORMATS:
             path = folder / f"{stem}.{fmt}"
-            path.write_text(writers.render(transcript, fmt), encoding="utf-8")
+            path.write_bytes(writers.render_bytes(transcript, fmt, info))
             paths[fmt] = path
         return paths
 
@@ -93,17 +95,26 @@ def download_buttons(prefix: str, min_width: int) -> list[gr.DownloadButton]:
 
 @dataclass
 class OptionWidgets:
-    """Hotwords, ITN and language: the same controls for every way in."""
+    """Hotwords, ITN and language: the same controls for every way in; who spoke for files (single, batch).
+    The speakers control goes to the callbacks after the page language (it came later)."""
 
     hotwords: gr.Textbox
     itn: gr.Checkbox
     language: gr.Dropdown
+    speakers: gr.Dropdown | None = None
 
     def inputs(self) -> list[gr.components.Component]:
         return [self.hotwords, self.itn, self.language]
 
 
-def option_widgets(service: TranscriptionService, prefix: str) -> OptionWidgets:
+def speaker_choices() -> list[tuple[Any, str]]:
+    """Off, auto, then 2 to 10 voices."""
+    return [(ui("speakers_off"), ""), (ui("speakers_auto"), "auto")] + [
+        (str(n), str(n)) for n in range(2, MAX_SPEAKERS + 1)
+    ]
+
+
+def option_widgets(service: TranscriptionService, prefix: str, speakers: bool = False) -> OptionWidgets:
     hotwords = gr.Textbox(
         label=ui("hotwords"),
         info=ui("hotwords_info"),
@@ -122,7 +133,16 @@ def option_widgets(service: TranscriptionService, prefix: str) -> OptionWidgets:
         visible=bool(languages),  # Paraformer: Mandarin with English words, nothing to choose
         elem_id=f"{prefix}-language",
     )
-    return OptionWidgets(hotwords, itn, language)
+    who = None
+    if speakers:
+        who = gr.Dropdown(
+            speaker_choices(),
+            value="",
+            label=ui("speakers"),
+            info=ui("speakers_info"),
+            elem_id=f"{prefix}-speakers",
+        )
+    return OptionWidgets(hotwords, itn, language, who)
 
 
 # --------------------------------------------------------------------------- the result view
@@ -135,7 +155,7 @@ def segments_table(elem_id: str, max_height: int) -> gr.Dataframe:
         label=ui("segments"),
         interactive=False,
         wrap=True,
-        column_widths=["15%", "15%", "70%"],
+        column_widths=["95px", "95px"],  # the rest (speaker when there is one, text) sized by their content
         max_height=max_height,
         elem_id=elem_id,
     )

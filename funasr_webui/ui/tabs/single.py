@@ -39,18 +39,40 @@ class SingleCallbacks:
         self.downloads = downloads or Downloads()
 
     def single_start(
-        self, file: str | None, hotwords: str, itn: bool, language: str, lang: str, progress: gr.Progress = PROGRESS
+        self,
+        file: str | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        speakers: str = "",
+        progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
         """Start: shows an earlier result of the same file with the same settings instead of redoing it."""
-        return self._single(file, hotwords, itn, language, lang, False, progress)
+        return self._single(file, hotwords, itn, language, speakers, lang, False, progress)
 
     def single_rerun(
-        self, file: str | None, hotwords: str, itn: bool, language: str, lang: str, progress: gr.Progress = PROGRESS
+        self,
+        file: str | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        speakers: str = "",
+        progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
-        return self._single(file, hotwords, itn, language, lang, True, progress)
+        return self._single(file, hotwords, itn, language, speakers, lang, True, progress)
 
     def _single(
-        self, file: str | None, hotwords: str, itn: bool, language: str, lang: str, force: bool, progress: Any
+        self,
+        file: str | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        speakers: str,
+        lang: str,
+        force: bool,
+        progress: Any,
     ) -> list[Any]:
         lang = lang_of(lang)
         hide_rerun = gr.update(visible=False)
@@ -59,7 +81,7 @@ class SingleCallbacks:
             return [*empty_result(lang, warn_status(t("msg_no_file", lang))), hide_rerun]
         path = Path(file)
         try:
-            options = self.service.options(hotwords, itn, language)
+            options = self.service.options(hotwords, itn, language, speakers)
             earlier = None if force else self.service.previous(path, options)
             if earlier is not None:
                 status = "ℹ " + t("msg_previous", lang, when=fmt_time(earlier.created_at))
@@ -92,12 +114,12 @@ def create_single(ctx: PageContext) -> SingleTab:
                 file = gr.File(label=ui("upload"), type="filepath", height=150, elem_id="single-file")
                 ctx.uploads.append(file)
                 gr.Markdown(ui("upload_hint"), elem_classes="hint")
-                options = option_widgets(ctx.service, "single")
+                options = option_widgets(ctx.service, "single", speakers=True)
                 start = gr.Button(ui("start"), variant="primary", elem_id="single-start")
                 rerun = gr.Button(ui("rerun"), visible=False, elem_id="single-rerun")
             with gr.Column(scale=3):
                 view = result_view("single", "status_single_idle")
-        inputs = [file, *options.inputs(), ctx.lang]
+        inputs = [file, *options.inputs(), ctx.lang, options.speakers]
         outputs = [*view.outputs(), rerun]
         inference(start.click, callbacks.single_start, inputs, outputs)
         inference(rerun.click, callbacks.single_rerun, inputs, outputs)

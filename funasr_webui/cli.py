@@ -120,7 +120,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from .service import build_service
 
     settings = settings_from_args(args)
-    service = build_service(settings)
+    service = build_service(settings, preload_speakers=args.speakers is not None)
     if service.notice:
         print(service.notice, file=sys.stderr)
     try:

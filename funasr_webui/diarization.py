@@ -8,6 +8,7 @@ start-up and warmed up there, so neither the start-up nor the first request pays
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -40,6 +41,7 @@ PARTIAL_FRAMES = round(WINDOW_S / FRAME_S)  # 160: the encoder's own 1.6 s input
 PARTIAL_HOP = round(WINDOW_HOP_S / FRAME_S)
 EMBEDDING_DIM = 256
 BATCH = 64  # partials per forward pass
+EXIT_WAIT_S = 60.0  # how long an exiting process waits for a model load in progress
 TARGET_DBFS = -30.0  # the loudness the encoder was trained on (Resemblyzer's preprocess_wav uses it too)
 
 
@@ -236,10 +238,11 @@ class Diarizer:
 
 
 class SpeakerLabeller:
-    """The diarizer, loaded and warmed up in a background thread started at start-up.
+    """The diarizer, loaded and warmed up in a background thread: started at start-up by the server (`start`),
+    at the first request that asks for speakers by the CLI (which knows its options before it loads anything).
 
-    Why a thread: loading torch-side weights and the first forward pass take a few seconds (the first call pays
-    a one-off warm-up), which would otherwise fall on the first request that asks for speakers; done before
+    Why a thread at start-up: loading the weights and the first forward pass take a few seconds (the first call
+    pays a one-off warm-up), which would otherwise fall on the first request that asks for speakers; done before
     start-up finishes, it would delay every user, including those who never ask. The thread runs while the
     server starts; a request that needs it before it is ready waits for it."""
 
@@ -258,7 +261,11 @@ class SpeakerLabeller:
             if self._started:
                 return
             self._started = True
-        threading.Thread(target=self._load, name="speaker-model", daemon=True).start()
+        thread = threading.Thread(target=self._load, name="speaker-model", daemon=True)
+        thread.start()
+        # A process that ends while the model is still loading waits for it: torch torn down under a running
+        # thread aborts the process.
+        atexit.register(thread.join, EXIT_WAIT_S)
 
     def _load(self) -> None:
         started = time.perf_counter()

@@ -122,10 +122,12 @@ class Pipeline:
         self.notice = notice
         self.lock = threading.Lock()
         # who spoke when, for engines that do not tell (loads in the background; see SpeakerLabeller)
-        self.speakers = speakers if speakers is not None else SpeakerLabeller(engine.device)
+        self.speakers = speakers if speakers is not None else SpeakerLabeller(engine.device, start=False)
 
     @classmethod
-    def load(cls, settings: Settings) -> Pipeline:
+    def load(cls, settings: Settings, preload_speakers: bool = True) -> Pipeline:
+        """Every model, loaded; the speaker model in the background (see SpeakerLabeller) unless
+        `preload_speakers` is off (then at the first request that asks for speakers)."""
         configure_torch_env()
         import torch
 
@@ -142,7 +144,8 @@ class Pipeline:
             device,
             time.perf_counter() - started,
         )
-        return cls(choice.engine, choice.vad, itn, settings, choice.notice, SpeakerLabeller(device))
+        speakers = SpeakerLabeller(device, start=preload_speakers)
+        return cls(choice.engine, choice.vad, itn, settings, choice.notice, speakers)
 
     def decode(self, source: str | Path | bytes, name: str | None = None) -> np.ndarray:
         return decode_audio(

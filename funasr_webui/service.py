@@ -309,15 +309,16 @@ class TranscriptionService:
         return before, torch.cuda.memory_reserved()
 
 
-def build_service(settings: Settings) -> TranscriptionService:
-    """Load every model and open the history: done once, before the server accepts requests."""
+def build_service(settings: Settings, preload_speakers: bool = True) -> TranscriptionService:
+    """Load every model and open the history: done once, before the server accepts requests.
+    `preload_speakers`: warm the speaker model up in the background now (the server), or at first use (CLI)."""
     history = HistoryStore(settings.db, keep_audio=settings.keep_audio)
     report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)
         if removed:
             log.info("purged %d history records older than %g days", removed, settings.keep_days)
-    return TranscriptionService(settings, Pipeline.load(settings), history)
+    return TranscriptionService(settings, Pipeline.load(settings, preload_speakers), history)
 
 
 def report_interrupted(history: HistoryStore) -> None:

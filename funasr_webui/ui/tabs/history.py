@@ -191,7 +191,7 @@ class HistoryCallbacks:
     # ------------------------------------------------------------------ one record
 
     def detail_values(self, rec: Record | None, lang: str) -> list[Any]:
-        """The selected record: [summary, text, segments, audio, 4 downloads, selected id, delete button]."""
+        """The selected record: [summary, text, segments, audio, a download per format, selected id, delete button]."""
         if rec is None:
             empty = [t("hist_detail_idle", lang), "", segments_frame(None, lang), gr.update(value=None, visible=False)]
             return [*empty, *download_updates(None), None, gr.update(interactive=False)]

@@ -9,6 +9,7 @@ start-up and warmed up there, so neither the start-up nor the first request pays
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 import time
@@ -58,11 +59,10 @@ class VoiceEncoder:
         """Per clip: unit-length 256-dim embeddings of its WINDOW_S windows every WINDOW_HOP_S (the last one moved
         to end with the clip; a clip shorter than a window is padded with silence), and their start times."""
         import torch
-        from resemblyzer.audio import wav_to_mel_spectrogram
 
         frames, owner, starts = [], [], []
         for i, clip in enumerate(clips):
-            mel = wav_to_mel_spectrogram(normalize_loudness(clip))
+            mel = mel_frames(normalize_loudness(clip))
             if len(mel) < PARTIAL_FRAMES:
                 mel = np.pad(mel, ((0, PARTIAL_FRAMES - len(mel)), (0, 0)))
             first = list(range(0, len(mel) - PARTIAL_FRAMES + 1, PARTIAL_HOP))
@@ -79,6 +79,52 @@ class VoiceEncoder:
         embeddings = _normalized(np.concatenate(out)) if out else np.zeros((0, EMBEDDING_DIM), np.float32)
         owners = np.array(owner)
         return [(embeddings[owners == i], starts[i]) for i in range(len(clips))]
+
+
+N_FFT = 400  # 25 ms windows ...
+HOP = 160  # ... every 10 ms
+N_MELS = 40
+
+
+def mel_frames(clip: np.ndarray) -> np.ndarray:
+    """The encoder's input features, as Resemblyzer's wav_to_mel_spectrogram computes them (librosa's power mel
+    spectrogram: centred, zero-padded Hann STFT, Slaney mel filters), in numpy. librosa's first call spends seconds
+    in lazy set-up that holds the interpreter lock, stalling the server while the model warms up at start-up."""
+    y = np.pad(clip.astype(np.float32), N_FFT // 2)
+    n = 1 + (len(y) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.as_strided(y, (n, N_FFT), (y.strides[0] * HOP, y.strides[0]))
+    power = np.abs(np.fft.rfft(frames * _hann(), axis=1)) ** 2
+    return (power @ _mel_filters().T).astype(np.float32)
+
+
+@functools.cache
+def _hann() -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    log_step = np.log(6.4) / 27.0
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / log_step, 3.0 * f / 200.0)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    log_step = np.log(6.4) / 27.0
+    return np.where(m >= 15.0, 1000.0 * np.exp(log_step * (m - 15.0)), 200.0 * m / 3.0)
+
+
+@functools.cache
+def _mel_filters() -> np.ndarray:
+    """(N_MELS, N_FFT // 2 + 1) triangular filters, Slaney-normalized (librosa.filters.mel's defaults)."""
+    fft_hz = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
+    ramps = edges[:, None] - fft_hz[None, :]
+    widths = np.diff(edges)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
 
 
 def normalize_loudness(clip: np.ndarray) -> np.ndarray:

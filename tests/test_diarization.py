@@ -30,6 +30,19 @@ def diarizer(whisper_pipeline):
     return whisper_pipeline.speakers.get()
 
 
+def test_features_are_resemblyzers_own():
+    """The encoder is fed the features it was trained on: our numpy mel spectrogram equals Resemblyzer's
+    (librosa's) to float precision."""
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    from funasr_webui.diarization import mel_frames
+
+    clip = np.random.default_rng(0).standard_normal(16000 * 2 + 77).astype(np.float32) * 0.1
+    ours, theirs = mel_frames(clip), wav_to_mel_spectrogram(clip)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
+
+
 def vad_sentences(pipeline, conv: Conversation) -> list[Segment]:
     """What the diarizer gets from any engine: the sentences FSMN-VAD finds (text does not matter to it)."""
     return [Segment(a, b, "字" * max(1, round((b - a) * 4))) for a, b in pipeline.vad.segments(conv.audio)]

@@ -1,10 +1,9 @@
 """The page with speakers, in headless Chromium: Identify speakers on Single file, the coloured speaker column,
 renaming in History, the speaker filter. With FUNASR_WEBUI_SCREENSHOTS=1 the speaker column's screenshot goes to
-docs/screenshots/speakers.png for the README."""
+docs/screenshots/speakers.png and speakers-history.png for the README."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -38,9 +37,12 @@ def test_speakers_are_shown_coloured_renamed_and_searched(session_factory, share
     expect(table).to_contain_text("Speaker")
     for name in ("发言人1", "发言人2", "发言人3"):
         expect(table).to_contain_text(name)
-    cell = table.locator("td", has_text=re.compile("^发言人1$")).filter(visible=True).first
-    # Gradio puts a Styler's style on the cell or an element inside it
-    colour = cell.evaluate("c => [c, ...c.querySelectorAll('*')].map(e => getComputedStyle(e).backgroundColor).join()")
+    cell = table.get_by_text("发言人1", exact=True).filter(visible=True).first
+    # Gradio puts a Styler's style on the cell: the text's element or one of its parents
+    colour = cell.evaluate(
+        "e => { const out = []; for (let n = e; n && out.length < 4; n = n.parentElement)"
+        " out.push(getComputedStyle(n).backgroundColor); return out.join(); }"
+    )
     assert "219, 234, 254" in colour  # the first speaker's colour (#dbeafe)
     s.shot("speakers", docs=True)
 
@@ -59,4 +61,5 @@ def test_speakers_are_shown_coloured_renamed_and_searched(session_factory, share
     assert service.get(rid).speaker_names == {"S1": "张经理"}
     choose(page, "history-speaker", "张经理")
     expect(page.locator("#history-page")).to_contain_text("1 transcripts")
+    s.shot("speakers-history", docs=True)
     s.assert_only_local_requests()

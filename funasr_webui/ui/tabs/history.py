@@ -482,7 +482,9 @@ def create_history(ctx: PageContext) -> HistoryTab:
         )
         speakers_save.click(callbacks.speakers_save, [selected, speakers, lang], detail_outputs).then(
             callbacks.speaker_values, [selected, lang], speaker_outputs, queue=False
-        ).then(callbacks.history_page, [*filters, page, lang, speaker], page_outputs)
+        ).then(callbacks.history_page, [*filters, page, lang, speaker], page_outputs).then(
+            callbacks.speaker_filter_choices, None, speaker, queue=False
+        )
         delete.click(callbacks.history_delete_ask, [selected, lang], confirm_row)
         cancel.click(lambda: gr.update(visible=False), None, confirm_row, queue=False)
         confirm.click(callbacks.history_delete, [selected, lang], [confirm_row, *detail_outputs]).then(

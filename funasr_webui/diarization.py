@@ -1,9 +1,11 @@
-"""Who spoke when, offline: Resemblyzer's GE2E voice encoder embeds each sentence (long ones in ~1.5 s windows, so a
-change of speaker inside one is found) and scikit-learn's agglomerative clustering groups the voices.
+"""Who spoke when, offline: Resemblyzer's GE2E voice encoder embeds each sentence in 1.6 s windows, scikit-learn's
+agglomerative clustering groups ~3 s pieces of them into voices, and the windows of a long sentence find where
+its speaker changes inside it (the sentence is split there).
 
 A post-pass over any engine's segments (see pipeline.transcribe): it needs only the audio and the segment times.
 The encoder (17 MB of weights shipped inside the `resemblyzer` package) is loaded in a background thread at
-start-up and warmed up there, so neither the start-up nor the first request pays for it (see `SpeakerLabeller`).
+the server's start-up and warmed up there, so neither the start-up nor the first request pays for it (see
+`SpeakerLabeller`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ WINDOW_HOP_S = 0.8  # ... this far apart, for a change of speaker inside them
 CHANGE_MARGIN = 0.08  # a window belongs to another voice when it is this much closer (cosine) to that voice's
 CHANGE_WINDOWS = 2  # ... centroid, for at least this many windows in a row
 # Average-linkage cosine distance under which two groups are one voice. GE2E on our shared clips: the same voice
-# 0.86-0.95 cosine similarity (distance <= 0.14), different voices <= 0.79 (>= 0.21); 1.5 s windows are noisier.
+# 0.86-0.95 cosine similarity (distance <= 0.14), different voices <= 0.79 (>= 0.21); 1.6 s windows are noisier.
 DISTANCE_THRESHOLD = 0.28
 # Clustering is quadratic in memory: past this many pieces, this many (spread over the whole file) are clustered
 # and the rest join the nearest voice, so memory stays flat however long the recording is.

@@ -372,6 +372,7 @@ def test_the_page_offers_the_loaded_engines_and_shows_tags_as_badges(
     assert [value for _label, value in page.batch.options.engine.choices] == [v for _l, v in selector.choices]
     assert page.microphone.options.engine.visible
     assert "fun-asr-nano (Fun-ASR-Nano-2512, CPU)" in page.header.engine_line("en")
+    assert page.header.notice("en")["visible"] is False  # no stand-in: a FunASR model is the default
 
     path = str(shared_audio / "zh" / "asr_example.wav")
     status, text, stats, segments, *_ = page.single.callbacks.single_start(path, "", True, "auto", "zh", "sensevoice")

@@ -65,7 +65,7 @@ class Header:
 
     def notice(self, lang: str) -> Any:
         """Shown while the embedded engine stands in for Paraformer, with how to get Paraformer."""
-        if self.service.engine.name == "paraformer":
+        if self.service.engine.name != "whisper":  # a FunASR model is the default
             return gr.update(value="", visible=False)
         text = "⚠ " + t("notice_embedded", lang)
         if self.service.notice:

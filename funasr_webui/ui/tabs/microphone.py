@@ -97,8 +97,8 @@ class MicCallbacks:
         itn: bool,
         language: str,
         lang: str,
-        engine: str = "",
         request: gr.Request | None = None,
+        engine: str = "",  # the model selector; after the request, which Gradio fills in its place
     ) -> list[Any]:
         """Record pressed in live mode: a fresh LiveState for this browser session, options checked once, here.
 
@@ -125,8 +125,8 @@ class MicCallbacks:
         itn: bool,
         language: str,
         lang: str,
-        engine: str = "",
         request: gr.Request | None = None,
+        engine: str = "",  # the model selector; after the request, which Gradio fills in its place
     ) -> list[Any]:
         """One chunk of the microphone (every LIVE_STREAM_EVERY_S): queue it for the worker, show where it is.
 

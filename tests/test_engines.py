@@ -387,3 +387,61 @@ def test_the_page_offers_the_loaded_engines_and_shows_tags_as_badges(
 
     assert [v for _l, v in language_update(service, "fun-asr-nano")["choices"]] == ["auto", "zh", "en", "ja"]
     assert language_update(service, "paraformer")["visible"] is False
+
+
+def test_live_dictation_runs_the_chosen_engine(service: TranscriptionService, long_audio: np.ndarray) -> None:
+    from funasr_webui.live import LiveTranscriber
+
+    live = LiveTranscriber(service.pipeline)
+    state = live.start(service.options(engine="fun-asr-nano"))
+    pcm = (long_audio[: 16000 * 12] * 32767).astype(np.int16)
+    for i in range(0, pcm.size, 4800):
+        live.feed(state, pcm[i : i + 4800], 16000)
+    live.finish(state)
+    assert state.sentences and all(s.text == NANO_PHRASE for s in state.sentences)
+    transcript = live.transcript(state)
+    assert (transcript.engine, transcript.model) == ("fun-asr-nano", "Fun-ASR-Nano-2512")
+
+
+@pytest.mark.browser
+def test_the_model_selector_in_the_browser(server: LiveServer, chromium: Path, shared_audio: Path) -> None:
+    """Choose a model on the Single file tab, recognize, then another: each answers, SenseVoice with its badges."""
+    import re
+
+    from tests.browser_setup import ARTIFACTS, LAUNCH_ARGS, VIEWPORT, playwright_sync_api
+
+    sync_api = playwright_sync_api()
+    expect = sync_api.expect
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_context(locale="en-US", viewport=VIEWPORT).new_page()
+            page.goto(server.url + "/")
+            expect(page.locator("#engine-line")).to_contain_text("Loaded models", timeout=60_000)
+            expect(page.locator("#engine-line")).to_contain_text("fun-asr-mlt-nano (Fun-ASR-MLT-Nano-2512, CPU)")
+            selector = page.locator("#single-engine")
+            expect(selector).to_contain_text("Recognition model")
+            expect(page.locator("#single-language")).to_be_visible()  # SenseVoice, the default, has languages
+
+            def choose(label: str) -> None:
+                selector.locator("input").click()
+                page.get_by_role("option", name=re.compile("^" + re.escape(label))).click()
+
+            page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
+            choose("Paraformer")
+            expect(page.locator("#single-language")).to_be_hidden()  # Paraformer: nothing to choose
+            choose("Fun-ASR-Nano (")
+            expect(page.locator("#single-language")).to_be_visible()
+            page.locator("#single-start").click()
+            expect(page.locator("#single-text textarea")).to_have_value(NANO_PHRASE, timeout=120_000)
+            expect(page.locator("#single-stats .tag-badge")).to_have_count(0)
+
+            choose("SenseVoice-Small")
+            page.locator("#single-start").click()
+            expect(page.locator("#single-stats .tag-badge").first).to_have_text("😊 happy ×1", timeout=120_000)
+            expect(page.locator("#single-segments")).to_contain_text("[😊 happy] [😄 laughter]")
+            assert "<|" not in page.locator("#single-text textarea").input_value()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "engines-selector.png"), full_page=True)
+        finally:
+            browser.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .engine import EngineResult, TranscribeOptions
 from .speech_clips import decode_in_batches, join_texts, speech_clips
-from .transcript import Segment
+from .transcript import Segment, Word
 from .vad import SpeechDetector, load_funasr_model
 
 LANGUAGES = ("zh", "en", "yue", "ja", "ko")  # SenseVoiceSmall's lid_dict, besides auto and nospeech
@@ -33,6 +33,7 @@ class Tagged:
     text: str
     language: str
     tags: list[str]
+    words: list[tuple[float, float, str]] = field(default_factory=list)  # seconds into the clip, when asked
 
 
 def parse_tagged(raw: str) -> Tagged:
@@ -79,15 +80,28 @@ class SenseVoiceEngine:
             language=options.language or "auto",
             use_itn=options.itn,
             batch_size=len(clips),
+            output_timestamp=options.word_timestamps,  # token times from the CTC alignment
             disable_pbar=True,
         )
-        return [parse_tagged(r.get("text", "")) for r in results]
+        decoded = []
+        for r in results:
+            tagged = parse_tagged(r.get("text", ""))
+            times = r.get("timestamp") or []
+            tagged.words = [(b / 1000.0, e / 1000.0, w) for (b, e), w in zip(times, r.get("words") or [], strict=False)]
+            decoded.append(tagged)
+        return decoded
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         spans, clips = speech_clips(self.vad, audio, options)
         decoded = decode_in_batches(clips, self.batch_size, lambda group: self.decode(group, options), options)
         segments = [
-            Segment(round(start, 3), round(end, 3), d.text, tags=d.tags)
+            Segment(
+                round(start, 3),
+                round(end, 3),
+                d.text,
+                tags=d.tags,
+                words=[Word(round(start + b, 3), round(start + e, 3), w) for b, e, w in d.words],
+            )
             for (start, end), d in zip(spans, decoded, strict=True)
             if d.text
         ]

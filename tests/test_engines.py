@@ -180,6 +180,17 @@ def test_sensevoice_language_and_itn_reach_the_model_and_itn_is_never_applied_tw
         assert [s.text for s in got.segments] == [parse_tagged(d).text for d in direct]
 
 
+def test_sensevoice_gives_character_times_when_asked(pipeline: Pipeline, long_audio: np.ndarray) -> None:
+    plain = pipeline.transcribe(long_audio, TranscribeOptions(engine="sensevoice"))
+    timed = pipeline.transcribe(long_audio, TranscribeOptions(engine="sensevoice", word_timestamps=True))
+    assert all(s.words == [] for s in plain.segments)
+    assert [s.text for s in timed.segments] == [s.text for s in plain.segments]
+    for s in timed.segments:
+        assert "".join(w.word for w in s.words) == s.text.replace("，", "").replace("。", "")
+        assert all(s.start <= w.start < w.end <= s.end + 0.06 for w in s.words)
+        assert [w.start for w in s.words] == sorted(w.start for w in s.words)
+
+
 def test_sensevoice_batching_does_not_change_the_result(pipeline: Pipeline, long_audio: np.ndarray) -> None:
     engine = pipeline.engines["sensevoice"]
     progress: list[float] = []

@@ -272,6 +272,10 @@ class TranscriptionService:
         """The default engine."""
         return self.pipeline.engine
 
+    def engine_named(self, name: str | None) -> Engine:
+        """A loaded engine by name (None or "auto": the default); UserError naming the loaded ones otherwise."""
+        return self.pipeline.engine_for(name)
+
     @property
     def engines(self) -> list[Engine]:
         """Every loaded engine, the default first."""

@@ -113,7 +113,7 @@ def engine_choices(service: TranscriptionService) -> list[tuple[str, str]]:
 def language_update(service: TranscriptionService, engine: str) -> Any:
     """The language dropdown for the chosen engine: its own languages, back to auto-detect."""
     try:
-        languages = service.pipeline.engine_for(engine or None).languages
+        languages = service.engine_named(engine or None).languages
     except UserError:  # cannot happen from the selector's own choices
         languages = service.engine.languages
     return gr.update(choices=language_choices(languages), value="auto", visible=bool(languages))

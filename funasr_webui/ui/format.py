@@ -18,6 +18,7 @@ from ..i18n import t, ui
 from ..messages import error_message
 from ..speakers import display_name
 from ..transcript import Transcript
+from .tags import cell_badges, tags_summary
 
 PREVIEW_CHARS = 60
 
@@ -32,6 +33,15 @@ LANGUAGE_NAMES = {
     "de": "Deutsch (de)",
     "es": "Español (es)",
     "ru": "Русский (ru)",
+}
+
+# the engines as the model selector, header and History filter name them
+ENGINE_LABELS = {
+    "paraformer": "Paraformer",
+    "fun-asr-nano": "Fun-ASR-Nano",
+    "fun-asr-mlt-nano": "Fun-ASR-MLT-Nano",
+    "sensevoice": "SenseVoice-Small",
+    "whisper": "Whisper base",
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~])")  # what could make emphasis, links, code or tables
@@ -117,14 +127,19 @@ SPEAKER_COLOURS = (
 
 
 def segments_frame(transcript: Transcript | None, lang: str) -> Any:
-    """The sentences with their times; with speakers, a speaker column coloured per speaker (a pandas Styler,
-    which Gradio's table shows with the colours)."""
+    """The sentences with their times (and tags as badges); with speakers, a speaker column coloured per speaker
+    (a pandas Styler, which Gradio's table shows with the colours)."""
     segments = transcript.segments if transcript else []
     if transcript is None or not any(s.speaker for s in segments):
-        rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), s.text] for s in segments]
+        rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), cell_badges(s.tags, lang) + s.text] for s in segments]
         return pd.DataFrame(rows, columns=segment_headers(lang))
     rows = [
-        [fmt_timestamp(s.start), fmt_timestamp(s.end), display_name(transcript, s.speaker) if s.speaker else "", s.text]
+        [
+            fmt_timestamp(s.start),
+            fmt_timestamp(s.end),
+            display_name(transcript, s.speaker) if s.speaker else "",
+            cell_badges(s.tags, lang) + s.text,
+        ]
         for s in segments
     ]
     return coloured(pd.DataFrame(rows, columns=segment_headers(lang, speakers=True)))
@@ -145,13 +160,15 @@ def coloured(frame: pd.DataFrame) -> Any:
 
 def stats_line(transcript: Transcript, lang: str) -> str:
     speed = transcript.duration / transcript.elapsed if transcript.elapsed > 0 else 0.0
-    return t(
+    line = t(
         "stats",
         lang,
         duration=format_duration(transcript.duration, lang),
         elapsed=format_duration(transcript.elapsed, lang),
         speed=f"{speed:.1f}",
     )
+    tags = tags_summary(transcript, lang)  # SenseVoice's emotions and sounds, as badges
+    return line + ("  \n" + tags if tags else "")
 
 
 def relabel(frame: Any, headers: list[str]) -> Any:

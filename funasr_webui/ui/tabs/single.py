@@ -45,11 +45,13 @@ class SingleCallbacks:
         itn: bool,
         language: str,
         lang: str,
+        engine: str = "",
         speakers: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
-        """Start: shows an earlier result of the same file with the same settings instead of redoing it."""
-        return self._single(file, hotwords, itn, language, speakers, lang, False, progress)
+        """Start: shows an earlier result of the same file with the same settings instead of redoing it.
+        `engine`: the model selector's choice ("": the default engine); `speakers`: "" (off), "auto" or N."""
+        return self._single(file, hotwords, itn, language, lang, engine, speakers, False, progress)
 
     def single_rerun(
         self,
@@ -58,10 +60,11 @@ class SingleCallbacks:
         itn: bool,
         language: str,
         lang: str,
+        engine: str = "",
         speakers: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
-        return self._single(file, hotwords, itn, language, speakers, lang, True, progress)
+        return self._single(file, hotwords, itn, language, lang, engine, speakers, True, progress)
 
     def _single(
         self,
@@ -69,8 +72,9 @@ class SingleCallbacks:
         hotwords: str,
         itn: bool,
         language: str,
-        speakers: str,
         lang: str,
+        engine: str,
+        speakers: str,
         force: bool,
         progress: Any,
     ) -> list[Any]:
@@ -81,7 +85,7 @@ class SingleCallbacks:
             return [*empty_result(lang, warn_status(t("msg_no_file", lang))), hide_rerun]
         path = Path(file)
         try:
-            options = self.service.options(hotwords, itn, language, speakers)
+            options = self.service.options(hotwords, itn, language, engine=engine or None, speakers=speakers)
             earlier = None if force else self.service.previous(path, options)
             if earlier is not None:
                 status = "ℹ " + t("msg_previous", lang, when=fmt_time(earlier.created_at))
@@ -119,7 +123,7 @@ def create_single(ctx: PageContext) -> SingleTab:
                 rerun = gr.Button(ui("rerun"), visible=False, elem_id="single-rerun")
             with gr.Column(scale=3):
                 view = result_view("single", "status_single_idle")
-        inputs = [file, *options.inputs(), ctx.lang, options.speakers]
+        inputs = [file, *options.inputs(), ctx.lang, options.engine, options.speakers]
         outputs = [*view.outputs(), rerun]
         inference(start.click, callbacks.single_start, inputs, outputs)
         inference(rerun.click, callbacks.single_rerun, inputs, outputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -28,17 +29,34 @@ def configure_torch_env() -> None:
 
 
 def resolve_device(requested: str) -> str:
-    import torch
-
     if requested == "cpu":
         return "cpu"
-    if torch.cuda.is_available():  # honours CUDA_VISIBLE_DEVICES
+    if cuda_available():  # honours CUDA_VISIBLE_DEVICES
         return "cuda"
     if requested == "cuda":
         raise RuntimeError(
-            "--device cuda was asked for, but torch sees no CUDA GPU (check drivers/CUDA_VISIBLE_DEVICES)"
+            "--device cuda was asked for, but no CUDA GPU is visible (check drivers/CUDA_VISIBLE_DEVICES)"
         )
     return "cpu"
+
+
+def cuda_available() -> bool:
+    """Asked of torch when it is loaded, else of CTranslate2 (the embedded engine needs no torch: importing it
+    costs ~2 s of every CLI run and server start)."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].cuda.is_available()
+    import ctranslate2
+
+    return ctranslate2.get_cuda_device_count() > 0
+
+
+def load_torch(settings: Settings, device: str) -> None:
+    """Import torch for a FunASR model, with its environment and CPU threads set first."""
+    configure_torch_env()
+    import torch
+
+    if device == "cpu":
+        torch.set_num_threads(max(1, settings.threads))
 
 
 @dataclass
@@ -71,8 +89,11 @@ def build_engine(settings: Settings, device: str) -> EngineChoice:
             notice = f"Paraformer models unavailable ({reason}); using the embedded Whisper-base engine instead"
             log.warning(notice)
             want = "whisper"
+    vad_dir = models.onnx_vad_dir(models_dir) or models.vad_model_dir(models_dir)
+    if want in ("auto", "paraformer") or not (vad_dir / "model.onnx").is_file():
+        load_torch(settings, device)
     vad = SpeechDetector(
-        models.vad_model_dir(models_dir), device, settings.vad_max_end_silence_ms, settings.vad_max_segment_ms
+        vad_dir, device, settings.vad_max_end_silence_ms, settings.vad_max_segment_ms, settings.threads
     )
     if want in ("auto", "paraformer"):
         engine: Engine = ParaformerEngine(
@@ -115,12 +136,7 @@ class Pipeline:
 
     @classmethod
     def load(cls, settings: Settings) -> Pipeline:
-        configure_torch_env()
-        import torch
-
         device = resolve_device(settings.device)
-        if device == "cpu":
-            torch.set_num_threads(max(1, settings.threads))
         started = time.perf_counter()
         choice = build_engine(settings, device)
         itn = InverseNormalizer()
@@ -171,10 +187,8 @@ class Pipeline:
         return transcript
 
     def free_gpu_cache(self) -> None:
-        if self.engine.device == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
+        if self.engine.device == "cuda" and "torch" in sys.modules:  # CTranslate2 frees its own memory
+            sys.modules["torch"].cuda.empty_cache()
 
     def describe(self) -> dict[str, str]:
         info = dict(self.engine.describe())

@@ -60,7 +60,7 @@ def test_one_millisecond_is_not_an_error(whisper_pipeline) -> None:
 def test_a_batch_is_encoded_in_a_window_cut_to_its_longest_clip(whisper_pipeline, seconds, frames) -> None:
     engine = whisper_pipeline.engine
     clips = [np.zeros(int(seconds * 16000), np.float32), np.zeros(8000, np.float32)]
-    assert engine._features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
+    assert engine.features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
 
 
 def test_live_decoding_leaves_the_shared_model_as_it_was(whisper_pipeline, shared_audio: Path) -> None:

@@ -57,7 +57,9 @@ def speech_refs() -> list[str]:
     return [shared[f"zh/{f.name}"]["text"] if f.parent.name == "zh" else tts[f.name] for f in files]
 
 
-def dense_speech(seconds: float, pauses: tuple[float, float], short_only: bool, seed: int = 15) -> tuple[np.ndarray, str]:
+def dense_speech(
+    seconds: float, pauses: tuple[float, float], short_only: bool, seed: int = 15
+) -> tuple[np.ndarray, str]:
     """Dense speech and its reference text: the shared clips, trimmed of their own silence, in turn, with pauses
     drawn from `pauses` seconds between them, whole clips until `seconds` is reached (seeded: the same audio
     every time). `short_only`: only the clips under 5 s (call-centre turns)."""

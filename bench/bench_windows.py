@@ -24,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import SHARED, dense_speech, machine, now, short_sentences_wav, table  # noqa: E402
 
 
+class NO_STATS:  # noqa: N801 - the engine of a checkout that does not count
+    windows = retried = alone = 0
+
+
 def reference_files() -> list[tuple[Path, str]]:
     shared = json.loads((SHARED / "refs.json").read_text(encoding="utf-8"))
     files = [(SHARED / k, v["text"]) for k, v in shared.items() if "text" in v and "*" not in k]
@@ -53,7 +57,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--configs", default="20/1.0/10/3,0/0/10/3")
     p.add_argument("--repeat", type=int, default=1, help="timed runs of each (app and bare alternate)")
+    p.add_argument("--code", help="measure the funasr_webui package of another checkout (e.g. main: the engine before)")
     args = p.parse_args()
+    if args.code:
+        sys.path.insert(0, str(Path(args.code).resolve()))
 
     from funasr_webui.engine import TranscribeOptions
     from funasr_webui.metrics import cer
@@ -76,7 +83,7 @@ def main() -> None:
 
     def app(audio) -> tuple[str, object]:
         t = pipeline.transcribe(audio, TranscribeOptions())
-        return t.text, engine.last_stats
+        return t.text, getattr(engine, "last_stats", None) or NO_STATS
 
     rows = []
     bare_times = {name: [] for name in timed_files}
@@ -89,6 +96,7 @@ def main() -> None:
             scores.append(cer(text, hyp))
             retried, alone, windows = retried + stats.retried, alone + stats.alone, windows + stats.windows
         row = [config, f"{statistics.mean(scores):.1%}"]
+        print(config, " ".join(f"{x:.2f}" for x in scores), file=sys.stderr)
         for name, (audio, text) in timed_files.items():
             times = []
             for _ in range(args.repeat):

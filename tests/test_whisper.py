@@ -113,7 +113,7 @@ def test_neighbouring_short_sentences_keep_their_own_text(whisper_pipeline, shar
     from funasr_webui.audio import decode_audio
 
     refs = {r["file"]: r["text"] for r in json.loads((shared_audio / "tts" / "refs.json").read_text("utf-8"))}
-    names = ["d02.wav", "d03.wav", "d06.wav", "d04.wav"]
+    names = ["d02.wav", "d03.wav", "d07.wav", "d04.wav", "d05.wav"]  # one VAD sentence each
     pause = np.zeros(int(0.6 * 16000), np.float32)
     audio = np.concatenate([part for n in names for part in (decode_audio(shared_audio / "tts" / n), pause)])
     spans = whisper_pipeline.vad.segments(audio)

@@ -55,7 +55,7 @@ def bare(engine, audio) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--configs", default="20/1.0/10/3,0/0/10/3")
+    p.add_argument("--configs", default="0/0/10/3,7/0.6/10/3,8/1.0/10/3")
     p.add_argument("--repeat", type=int, default=1, help="timed runs of each (app and bare alternate)")
     p.add_argument("--code", help="measure the funasr_webui package of another checkout (e.g. main: the engine before)")
     args = p.parse_args()
@@ -63,7 +63,7 @@ def main() -> None:
         sys.path.insert(0, str(Path(args.code).resolve()))
 
     from funasr_webui.engine import TranscribeOptions
-    from funasr_webui.metrics import cer
+    from funasr_webui.metrics import cer, strip_punctuation
     from funasr_webui.pipeline import Pipeline
     from funasr_webui.settings import Settings
     from funasr_webui.whisper import tidy_chinese
@@ -91,9 +91,11 @@ def main() -> None:
     for config in args.configs.split(","):
         configure(config)
         scores, retried, alone, windows = [], 0, 0, 0
+        errors, chars = 0.0, 0  # over every reference, weighted by its length
         for audio, text in refs:
             hyp, stats = app(audio)
             scores.append(cer(text, hyp))
+            errors, chars = errors + scores[-1] * len(strip_punctuation(text)), chars + len(strip_punctuation(text))
             retried, alone, windows = retried + stats.retried, alone + stats.alone, windows + stats.windows
         row = [config, f"{statistics.mean(scores):.1%}"]
         print(config, " ".join(f"{x:.2f}" for x in scores), file=sys.stderr)
@@ -109,15 +111,17 @@ def main() -> None:
             bare_cer[name] = cer(text, pipeline.itn(tidy_chinese(bare_hyp)))
             retried, alone, windows = retried + stats.retried, alone + stats.alone, windows + stats.windows
             row.append(f"{statistics.median(times):.2f} s / {cer(text, hyp):.1%}")
-        rows.append([*row, f"{windows} / {retried} / {alone}"])
+            errors, chars = errors + cer(text, hyp) * len(strip_punctuation(text)), chars + len(strip_punctuation(text))
+        rows.append([*row, f"{errors / chars:.1%}", f"{windows} / {retried} / {alone}"])
         print(f"{config}: {row}", file=sys.stderr, flush=True)
     rows.append(
         ["bare faster-whisper", ""]
         + [f"{statistics.median(bare_times[n]):.2f} s / {bare_cer[n]:.1%}" for n in timed_files]
-        + [""]
+        + ["", ""]
     )
     headers = ["pack / gap / min window / pad (s)", "mean CER (14 files)"]
-    headers += [f"{name}: time / CER" for name in timed_files] + ["windows / retried / decoded alone"]
+    headers += [f"{name}: time / CER" for name in timed_files]
+    headers += ["CER of all (by length)", "windows / retried / decoded alone"]
     print(table(headers, rows))
 
 

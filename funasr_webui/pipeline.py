@@ -89,8 +89,12 @@ def build_engine(settings: Settings, device: str) -> EngineChoice:
             notice = f"Paraformer models unavailable ({reason}); using the embedded Whisper-base engine instead"
             log.warning(notice)
             want = "whisper"
-    vad_dir = models.onnx_vad_dir(models_dir) or models.vad_model_dir(models_dir)
-    if want in ("auto", "paraformer") or not (vad_dir / "model.onnx").is_file():
+    funasr_engine = want in ("auto", "paraformer")
+    # The embedded engine's VAD runs on onnxruntime (no torch, no funasr); a FunASR engine keeps the VAD it runs
+    # inside (the downloaded copy, through torch) for live dictation too.
+    vad_dir = models.vad_model_dir(models_dir) if funasr_engine else models.onnx_vad_dir(models_dir)
+    vad_dir = vad_dir or models.vad_model_dir(models_dir)
+    if funasr_engine or not (vad_dir / "model.onnx").is_file():
         load_torch(settings, device)
     vad = SpeechDetector(
         vad_dir, device, settings.vad_max_end_silence_ms, settings.vad_max_segment_ms, settings.threads

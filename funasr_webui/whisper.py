@@ -29,8 +29,8 @@ PAD_S = 3.0  # ... with this much silence after the speech
 # Neighbouring sentences share a window (so short ones do not each pay a >= 10 s window) up to this much audio,
 # with this much silence put between them: Whisper closes a timestamped segment at each such pause, and the
 # segment's time says whose text it is. Chosen by measurement (bench/bench_windows.py, bench/RESULTS.md).
-PACK_S = 20.0
-GAP_S = 1.0
+PACK_S = 7.0
+GAP_S = 0.6
 # A timestamped segment reaching this far into two sentences holds text of both: they are decoded again alone.
 STRADDLE_S = 0.4
 # ... unless its text can be cut at a punctuation mark so that each part's length is within this factor of what

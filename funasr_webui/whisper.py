@@ -70,10 +70,11 @@ class Window:
     sentences: list[int]  # indexes of the sentences (VAD spans) it holds, in order
     offsets: list[float]  # where each starts in `audio`, seconds
     audio: np.ndarray
+    gap: float = 0.0  # seconds of silence between them
 
     def slot_spans(self) -> list[tuple[float, float]]:
-        ends = [*self.offsets[1:], self.audio.size / SAMPLE_RATE + GAP_S]
-        return [(start, end - GAP_S) for start, end in zip(self.offsets, ends, strict=True)]
+        ends = [*self.offsets[1:], self.audio.size / SAMPLE_RATE + self.gap]
+        return [(start, end - self.gap) for start, end in zip(self.offsets, ends, strict=True)]
 
 
 @dataclass
@@ -110,7 +111,7 @@ def pack_sentences(clips: list[np.ndarray], pack_s: float | None = None, gap_s: 
             offsets.append(at / SAMPLE_RATE)
             parts.append(clips[i])
             at += clips[i].size
-        windows.append(Window(list(current), offsets, np.concatenate(parts)))
+        windows.append(Window(list(current), offsets, np.concatenate(parts), gap.size / SAMPLE_RATE))
 
     size = 0
     for i, clip in enumerate(clips):

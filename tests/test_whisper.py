@@ -152,7 +152,7 @@ def test_timestamped_segments_are_given_to_the_sentence_they_cover(whisper_pipel
         return tok.timestamp_begin + round(seconds / 0.02)
 
     a, b = tok.encode("你好"), tok.encode("再见")
-    window = Window([0, 1], [0.0, 3.0], np.zeros(5 * 16000, np.float32))  # 2 s, 1 s gap, 2 s
+    window = Window([0, 1], [0.0, 3.0], np.zeros(5 * 16000, np.float32), gap=1.0)  # 2 s, 1 s gap, 2 s
     assert decoder.split(window, [ts(0.0), *a, ts(1.8), ts(3.1), *b, ts(4.9)]) == [a, b]
     # timestamps a little off, the last segment left open: still each its own
     assert decoder.split(window, [ts(0.2), *a, ts(2.4), ts(2.6), *b]) == [a, b]

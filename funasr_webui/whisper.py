@@ -187,6 +187,9 @@ class WhisperEngine:
                 words = [Word(*_within(start + w.start, start + w.end, start, end), w.word) for w in slot.words]
                 segments.append(Segment(start=round(start, 3), end=round(end, 3), text=slot.text, words=words))
         joiner = "" if language in ("zh", "ja", "ko", "yue") else " "
+        if language == "zh":  # a packed sentence cut where Whisper wrote a space keeps a pause mark
+            for s in segments[:-1]:
+                s.text += "" if re.search(r"[。！？，、；：…]$", s.text) else "，"
         text = joiner.join(s.text for s in segments)
         # Whisper punctuates as it decodes: there is no separate unpunctuated pass to report
         return EngineResult(text=text, raw_text=text, segments=segments, language=language)

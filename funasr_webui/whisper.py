@@ -294,8 +294,8 @@ class WindowDecoder:
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
         context = self.tokenizer.encode(" " + ZH_PROMPT) if language == "zh" else []
-        # A sentence alone is decoded without timestamps (as accurate as before packing: 6.4% mean CER against
-        # 7.3% with them on the shared references); packed ones need them to be told apart.
+        # A sentence alone is decoded without timestamps, exactly as before packing (with them: within one
+        # character on the shared references); packed ones need them to be told apart.
         self.prompts = {
             stamped: model.get_prompt(
                 self.tokenizer, context, without_timestamps=not stamped, hotwords=" ".join(hotwords) or None

@@ -80,11 +80,17 @@ class TorchFsmnVad:
 
 class SpeechDetector:
     def __init__(
-        self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int, threads: int = 1
+        self,
+        model_dir: Path,
+        device: str,
+        max_end_silence_ms: int,
+        max_segment_ms: int,
+        threads: int = 1,
+        onnx: bool = True,  # False: FunASR's torch path even where model.onnx is there
     ) -> None:
         self.model_dir = model_dir
         self.backend: OnnxFsmnVad | TorchFsmnVad
-        if (model_dir / "model.onnx").is_file():
+        if onnx and (model_dir / "model.onnx").is_file():
             self.backend = OnnxFsmnVad(model_dir, max_end_silence_ms, max_segment_ms, threads)
             self.runtime = "onnxruntime"
         else:

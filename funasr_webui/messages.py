@@ -221,6 +221,11 @@ ERRORS: dict[str, ErrorText] = {
     "no_endpoint": _e(
         ("no such endpoint: {path} (see /docs)", "没有此接口：{path}（见 /docs）"), code="not_found", status=404
     ),
+    "model_not_found": _e(
+        ("no such model {model!r} (GET /v1/models lists them)", "没有模型 {model!r}（GET /v1/models 列出可用模型）"),
+        code="not_found",
+        status=404,
+    ),
     "http_not_found": _e(("{detail}", "{detail}"), code="not_found", status=404),
     "http_method_not_allowed": _e(("{detail}", "{detail}"), code="method_not_allowed", status=405),
     "http_error": _e(("{detail}", "{detail}"), status=400),

@@ -87,14 +87,14 @@ class FunasrListener:
     def check(self, _connection: ServerConnection, request: Request) -> Response | None:
         """Refuse the handshake (HTTP status and the API's JSON error) for a host name this server does not
         answer to, a missing or wrong key, or a browser page of another site."""
-        headers = request.headers
-        if not self.hosts.allows(headers.get("Host")):
+        host = _one(request.headers, "Host")
+        if host is None or not self.hosts.allows(host):
             return refusal(UserError("host_not_allowed"))
         key_ok = self._key_ok(request)
         if not self.credentials.api_open and not key_ok:
-            given = headers.get("Authorization") or _query_key(request.path)
+            given = _one(request.headers, "Authorization") or _query_key(request.path)
             return refusal(UserError("invalid_api_key" if given else "missing_api_key"))
-        origin = headers.get("Origin")
+        origin = _one(request.headers, "Origin")
         if origin is not None and not key_ok and not self._same_site(origin):
             return refusal(UserError("cross_site"))
         return None
@@ -103,7 +103,7 @@ class FunasrListener:
         if self.credentials.api_open:
             return False
         key = _query_key(request.path)
-        return self.credentials.api_allows(request.headers.get("Authorization")) or (
+        return self.credentials.api_allows(_one(request.headers, "Authorization")) or (
             bool(key) and self.credentials.key_ok(key)
         )
 
@@ -186,6 +186,12 @@ class Connection:
     async def _send(self, messages: list[dict]) -> None:
         for m in messages:
             await self.ws.send(json.dumps(m, ensure_ascii=False))
+
+
+def _one(headers: Headers, name: str) -> str | None:
+    """A header sent once; None when absent (or sent twice, which no honest client does)."""
+    values = headers.get_all(name)
+    return values[0] if len(values) == 1 else None
 
 
 def _query_key(path: str) -> str:

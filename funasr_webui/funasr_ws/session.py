@@ -130,11 +130,13 @@ class FunasrSession:
             messages = self._finish_live()
         elif self.options is not None and (self.buffer or self.carry):
             messages = self._finish_offline()
+        elif wants_ack:
+            messages = []  # nothing was sent: the acknowledgement alone ends the input
         else:
             messages = [self._final(self._mode(), "")]
         if wants_ack:
             messages.append(acknowledgement(self.config.mode, self.config.wav_name, self.errors))
-        elif self.errors:
+        elif self.errors and messages:
             messages[-1].update(error_fields(self.errors))
         self.errors = []
         self._new_input()

@@ -32,6 +32,7 @@ from .session import FunasrSession
 log = logging.getLogger(__name__)
 
 BUSY_CLOSE = 1013  # "try again later"
+MAX_FRAME = 64 * 1024 * 1024  # one message; FunASR's clients send files in frames of 60 ms to 200 KB
 
 
 def select_binary(_connection: ServerConnection, offered: list[str]) -> str | None:
@@ -72,7 +73,7 @@ class FunasrListener:
             process_request=self.check,
             select_subprotocol=select_binary,
             ping_interval=None,  # as FunASR's server: a client busy sending a long file is not cut off
-            max_size=self.service.settings.max_upload_bytes,  # one frame may be a whole file
+            max_size=min(self.service.settings.max_upload_bytes, MAX_FRAME),
             compression=None,
         )
         log.info("FunASR WebSocket listener on %s (FunASR clients: --host HOST --port %d)", self.url, self.port)

@@ -266,6 +266,13 @@ class TranscriptionService:
     def engine(self) -> Engine:
         return self.pipeline.engine
 
+    def loaded_engines(self) -> list[Engine]:
+        """Every engine loaded, the default first (`pipeline.engines` where several are loaded)."""
+        engines = getattr(self.pipeline, "engines", None)
+        if isinstance(engines, dict):
+            engines = list(engines.values())
+        return list(engines) if engines else [self.pipeline.engine]
+
     @property
     def notice(self) -> str | None:
         """Why the embedded engine stands in for Paraformer, when it does."""

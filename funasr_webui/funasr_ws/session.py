@@ -28,6 +28,8 @@ from .protocol import InputConfig, acknowledgement, apply_control, error_fields,
 log = logging.getLogger(__name__)
 
 SOURCE = "websocket"  # the history's source of every record made here
+ONLINE_MIN_S = 1.0  # online mode with a re-decoding engine: partials of a shorter utterance are not sent
+FEED_MAX_S = 0.6  # audio per call of the live machinery when frames queued up (one streaming-Paraformer chunk)
 
 
 class FunasrSession:
@@ -83,9 +85,13 @@ class FunasrSession:
             self.buffer += data
             return []
         samples = np.frombuffer(bytes(data), dtype="<i2")
-        self.service.live.feed(self.live, samples, self.config.audio_fs)
-        self._open_job()
-        return self._live_messages()
+        step = int(FEED_MAX_S * self.config.audio_fs)
+        messages = []
+        for i in range(0, samples.size, step):  # catching up: still partials, and sentences cut in time
+            self.service.live.feed(self.live, samples[i : i + step], self.config.audio_fs)
+            self._open_job()
+            messages += self._live_messages()
+        return messages
 
     def _strip_wav_header(self, data: bytes) -> bytes:
         """FunASR's browser client sends a .wav file in file mode with its header (wav_format "PCM"): read the
@@ -238,6 +244,10 @@ class FunasrSession:
         (local agreement), cut back to a word boundary."""
         if self.service.engine.streaming is not None:
             stable = partial
+        elif self.config.mode == "online" and self._open_s() < ONLINE_MIN_S:
+            # online text is never replaced by a final: the first second's guesses are not worth committing
+            self.last_partial = partial
+            return ""
         else:
             stable = commonprefix([self.last_partial, partial])
             if len(stable) < len(partial) and stable[-1:].isalnum() and partial[len(stable)].isalnum():
@@ -250,6 +260,11 @@ class FunasrSession:
             grew = self.live.joiner + grew.lstrip()
         return grew
 
+    def _open_s(self) -> float:
+        """Seconds of the open utterance heard so far."""
+        state = self.live
+        return 0.0 if state.utterance_start is None else state.received - state.utterance_start
+
     def _open_job(self) -> None:
         """Once something was said, the input is noted in the history: a server crash now leaves a record."""
         if self.job is None and self.live is not None and self.live.sentences:
@@ -261,19 +276,22 @@ class FunasrSession:
 
 
 def online_tail(sent: str, final: str) -> str:
-    """What of `final` (punctuated, normalized) follows the online text the client already shows (`sent`):
-    their letters are matched in order, punctuation and spaces skipped."""
-    j = 0
-    for ch in sent:
-        if not ch.isalnum():
-            continue
-        while j < len(final) and not final[j].isalnum():
-            j += 1
-        if j < len(final) and final[j].lower() == ch.lower():
-            j += 1
-        else:
-            break
-    return final[j:] if sent else final
+    """What of `final` (punctuated, normalized) follows the online text the client already shows (`sent`): the
+    end of `sent` is placed where its letters align best with a prefix of `final` (edit distance, punctuation and
+    spaces skipped), so a partial word that was wrong is taken as standing for its final one, not repeated."""
+    shown = [ch.lower() for ch in sent if ch.isalnum()]
+    if not shown:
+        return final
+    ends = [i + 1 for i, ch in enumerate(final) if ch.isalnum()]  # string position after each letter of final
+    letters = [final[i - 1].lower() for i in ends]
+    row = list(range(len(letters) + 1))  # edit distance of shown[:i] to letters[:j], one row per i
+    for a in shown:
+        prev, row = row, [row[0] + 1]
+        for j, b in enumerate(letters, 1):
+            row.append(min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a != b)))
+    best = min(row)
+    j = max(k for k, d in enumerate(row) if d == best)
+    return final[ends[j - 1] :] if j else final
 
 
 def _cjk(text: str) -> bool:

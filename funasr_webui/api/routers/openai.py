@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ...engine import Engine, parse_hotwords
+from ...engine import parse_hotwords
 from ...errors import UserError
 from ...service import Outcome, TranscriptionService
 from ...transcript import Segment
@@ -124,16 +124,8 @@ STARTED = int(time.time())
 ALIAS = "whisper-1"  # what OpenAI clients send by default: the default engine
 
 
-def loaded_engines(service: TranscriptionService) -> list[Engine]:
-    """The engines this server has loaded, default first (`pipeline.engines` where several are loaded)."""
-    engines = getattr(service.pipeline, "engines", None)
-    if isinstance(engines, dict):
-        engines = list(engines.values())
-    return list(engines) if engines else [service.pipeline.engine]
-
-
 def model_ids(service: TranscriptionService) -> list[str]:
-    names = [e.name for e in loaded_engines(service)]
+    names = [e.name for e in service.loaded_engines()]
     return list(dict.fromkeys([*names, ALIAS]))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ...engine import parse_hotwords
+from ...engine import ENGINE_NAMES, parse_hotwords
 from ...errors import UserError
 from ...service import Outcome, TranscriptionService
 from ...transcript import Segment
@@ -66,7 +66,9 @@ async def openai_transcription(request: Request, service: ServiceDep, queue: Que
         words = list(form.keywords or [])
         if form.prompt:  # OpenAI's prompt biases the vocabulary: here it is the hotword list
             words += parse_hotwords(form.prompt, service.settings.max_hotwords)
-        options = service.options(words or None, None, form.language)
+        # `model` naming one of our engines chooses it (refused when not loaded); OpenAI's names run the default
+        engine = form.model.strip().lower() if form.model.strip().lower() in ENGINE_NAMES else None
+        options = service.options(words or None, None, form.language, engine=engine)
         options.word_timestamps = wants_words(form)
         return options
 
@@ -125,7 +127,7 @@ ALIAS = "whisper-1"  # what OpenAI clients send by default: the default engine
 
 
 def model_ids(service: TranscriptionService) -> list[str]:
-    names = [e.name for e in service.loaded_engines()]
+    names = [e.name for e in service.engines]
     return list(dict.fromkeys([*names, ALIAS]))
 
 

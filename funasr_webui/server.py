@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -115,7 +117,11 @@ def serve(settings: Settings) -> int:
         return 2
     tempfiles.sweep_orphans()  # what a killed server left in the temp folder
     tempfiles.gradio_cache()  # before anything imports Gradio: some of its modules read the folder at import
+    # Gradio takes ~3 s to import: done meanwhile, on the other core, while the models load.
+    page_import = threading.Thread(target=importlib.import_module, args=("gradio",), name="import-gradio", daemon=True)
+    page_import.start()
     service = build_service(settings)  # every model loads before the port opens
+    page_import.join()
     app = create_app(service)
     for warning in exposure_warnings(settings.host, credentials, settings.tls):  # last thing printed: seen
         print(warning, file=sys.stderr)

@@ -32,10 +32,6 @@ def test_models_list_the_loaded_engine_and_whisper_1(live_server) -> None:
     assert e.value.body["code"] == "not_found"  # the openai client hands over the error object
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the embedded engine's word times are issue 15's work (whisper.py): remove this mark when it is merged",
-)
 def test_word_timestamps_from_the_embedded_engine(live_server, shared_audio: Path) -> None:
     with (shared_audio / "en" / "jfk.flac").open("rb") as f:
         result = client_for(live_server).audio.transcriptions.create(

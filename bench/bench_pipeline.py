@@ -1,6 +1,7 @@
 """Pipeline benchmarks: overhead over the bare engine, throughput, long audio (RTF and memory), start-up.
 
-    python bench/bench_pipeline.py [--engine whisper] [--sections overhead,throughput,long,startup] [--long 600,3600]
+    python bench/bench_pipeline.py [--engine whisper] [--sections overhead,process,throughput,long,startup]
+                                   [--long 600,3600]
     python bench/bench_pipeline.py --device cuda --sections overhead,throughput,long,gpu     # on a GPU server
 
 Prints markdown tables (paste them into bench/RESULTS.md). Not a test: figures, not pass/fail.
@@ -18,7 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import SHARED, long_wav, machine, now, peak_rss_mb, rss_mb, table, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    SHARED,
+    long_wav,
+    machine,
+    now,
+    peak_rss_mb,
+    rss_mb,
+    short_sentences_wav,
+    table,
+    timed,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DEVICE = {"device": "auto", "fp16": False, "batch_size": 8}  # set from the command line
 
@@ -94,15 +107,28 @@ def app_call(service, path: Path):
     return service.transcribe_file(path, name=path.name, source=path.name, options=options).transcript.text
 
 
-def overhead(service, files: list[Path]) -> str:
+def overhead(service, files: list[Path], repeat: int = 3) -> str:
+    """Bare, engine alone and app path timed in turn (bare, alone, app, bare, ...) so that other jobs on the
+    machine weigh on all three alike; medians of `repeat`."""
+    import statistics
+
     import soundfile as sf
 
     rows = []
     for path in files:
-        bare, _ = timed(lambda p=path: bare_engine_call(service, p))
         audio = service.pipeline.decode(path)
-        alone, _ = timed(lambda a=audio: service.pipeline.engine.transcribe(a, service.options()))
-        app, _ = timed(lambda p=path: app_call(service, p))
+        times: dict[str, list[float]] = {"bare": [], "alone": [], "app": []}
+        calls = {
+            "bare": lambda p=path: bare_engine_call(service, p),
+            "alone": lambda a=audio: service.pipeline.engine.transcribe(a, service.options()),
+            "app": lambda p=path: app_call(service, p),
+        }
+        for _ in range(repeat):
+            for name, call in calls.items():
+                started = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - started)
+        bare, alone, app = (statistics.median(times[n]) for n in ("bare", "alone", "app"))
         seconds = sf.info(path).duration
         rows.append(
             [
@@ -128,6 +154,53 @@ def overhead(service, files: list[Path]) -> str:
             "app RTF",
         ],
         rows,
+    )
+
+
+BARE_SCRIPT = """
+import sys
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+model = WhisperModel(sys.argv[1], device="cpu", compute_type="int8", cpu_threads=int(sys.argv[3]))
+segments, _ = BatchedInferencePipeline(model).transcribe(sys.argv[2], batch_size=8, beam_size=5)
+print("".join(s.text for s in segments))
+"""
+
+
+def whole_process(files: list[Path], repeat: int = 3) -> str:
+    """The CLI on a file against a script calling faster-whisper's batched pipeline on the same weights, each a
+    fresh process (start-up, model load, decoding, transcription, output), run in turn; medians of `repeat`."""
+    import os
+    import statistics
+
+    import soundfile as sf
+
+    from funasr_webui import models
+    from funasr_webui.settings import Settings
+
+    threads = str(Settings().threads)
+    weights = str(models.embedded_whisper_dir(Settings().models_dir))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            commands = {
+                "app": [sys.executable, "-m", "funasr_webui", "transcribe", str(path), "--engine", "whisper"]
+                + ["--offline", "--device", "cpu", "--db", str(Path(tmp) / "h.db")],
+                "bare": [sys.executable, "-c", BARE_SCRIPT, weights, str(path), threads],
+            }
+            times: dict[str, list[float]] = {"app": [], "bare": []}
+            for _ in range(repeat):
+                for name, command in commands.items():
+                    started = time.perf_counter()
+                    subprocess.run(
+                        command, check=True, capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+                    )
+                    times[name].append(time.perf_counter() - started)
+            app, bare = statistics.median(times["app"]), statistics.median(times["bare"])
+            rows.append(
+                [path.name, f"{sf.info(path).duration:.0f} s", f"{app:.2f} s", f"{bare:.2f} s", f"{app / bare:.2f}×"]
+            )
+    return table(
+        ["audio", "length", "CLI (whole process)", "faster-whisper script (whole process)", "CLI / script"], rows
     )
 
 
@@ -199,7 +272,8 @@ def long_audio(engine: str, lengths: list[float]) -> str:
     return table(["audio", "wall", "RTF", "RSS after load", "peak RSS", "peak growth during the job"], rows)
 
 
-def startup(engine: str) -> str:
+def startup_once(engine: str) -> tuple[float | None, float, bool]:
+    """(start → page answers, start → first transcript, first request ok) of one `app.py` process."""
     import requests
 
     from tests.helpers import free_port
@@ -208,18 +282,9 @@ def startup(engine: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "app.py",
-                "--offline",
-                "--engine",
-                engine,
-                "--port",
-                str(port),
-                "--db",
-                str(Path(tmp) / "h.db"),
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
+            [sys.executable, "app.py", "--offline", "--engine", engine, "--port", str(port)]
+            + ["--db", str(Path(tmp) / "h.db")],
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -230,28 +295,37 @@ def startup(engine: str) -> str:
                     if requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
                         page = time.perf_counter() - started
                 except requests.ConnectionError:
-                    time.sleep(0.1)
+                    time.sleep(0.05)
             with open(SHARED / "zh" / "asr_example.wav", "rb") as f:
                 r = requests.post(f"http://127.0.0.1:{port}/api/v1/transcriptions", files={"file": f}, timeout=300)
-            first = time.perf_counter() - started
-            ok = r.status_code == 200
+            return page, time.perf_counter() - started, r.status_code == 200
         finally:
             proc.terminate()
             proc.wait(30)
+
+
+def startup(engine: str, repeat: int = 3) -> str:
+    import statistics
+
+    runs = [startup_once(engine) for _ in range(repeat)]
+    pages = [p for p, _first, _ok in runs if p is not None]
+    page = f"{statistics.median(pages):.1f} s" if pages else "never"
+    first = statistics.median(first for _p, first, _ok in runs)
     return table(
-        ["engine", "start → page answers", "start → first transcript (API)", "first request ok"],
-        [[engine, f"{page:.1f} s" if page else "never", f"{first:.1f} s", ok]],
+        ["engine", f"start → page answers (median of {repeat})", "start → first transcript (API)", "requests ok"],
+        [[engine, page + f" ({', '.join(f'{p:.1f}' for p in pages)})", f"{first:.1f} s", all(r[2] for r in runs)]],
     )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--engine", default="whisper")
-    p.add_argument("--sections", default="overhead,throughput,long,startup")
+    p.add_argument("--sections", default="overhead,process,throughput,long,startup")
     p.add_argument("--long", default="600,3600", help="long-audio lengths in seconds")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--fp16", action="store_true")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=3, help="timed runs of each (overhead, whole processes)")
     p.add_argument("--models-dir", help="e.g. tiny random-weight Paraformer models: memory figures, not speed")
     p.add_argument("--child-long", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -267,20 +341,26 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             service = load_service(args.engine, Path(tmp) / "h.db")
             if "overhead" in sections:
-                files = [SHARED / "tts" / "dev_long.wav", long_wav(600)]
+                files = [SHARED / "tts" / "dev_long.wav", long_wav(600), short_sentences_wav()[0]]
                 print(
-                    "## Overhead: app path vs bare engine (median of 3)\n\n" + overhead(service, files) + "\n",
+                    f"## Overhead: app path vs bare engine (in turn, median of {args.repeat})\n\n"
+                    + overhead(service, files, args.repeat)
+                    + "\n",
                     flush=True,
                 )
             if "throughput" in sections:
                 print("## Throughput: 50 files end to end\n\n" + throughput(service) + "\n", flush=True)
+    if "process" in sections:
+        files = [SHARED / "tts" / "d01.wav", SHARED / "tts" / "dev_long.wav", short_sentences_wav()[0], long_wav(600)]
+        print(f"## Whole processes: CLI vs faster-whisper script (in turn, median of {args.repeat})\n", flush=True)
+        print(whole_process(files, args.repeat) + "\n", flush=True)
     if "long" in sections:
         lengths = [float(x) for x in args.long.split(",")]
         print("## Long audio\n\n" + long_audio(args.engine, lengths) + "\n", flush=True)
     if "gpu" in sections:
         print("## CUDA\n\n" + gpu(args.engine) + "\n", flush=True)
     if "startup" in sections:
-        print("## Start-up (models already installed)\n\n" + startup(args.engine) + "\n", flush=True)
+        print("## Start-up (models already installed)\n\n" + startup(args.engine, args.repeat) + "\n", flush=True)
 
 
 if __name__ == "__main__":

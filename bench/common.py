@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -38,6 +39,52 @@ def long_wav(seconds: float) -> Path:
         i += 1
     sf.write(path, np.concatenate(parts)[: int(seconds * 16000)], 16000, subtype="PCM_16")
     return path
+
+
+def trim_silence(clip: np.ndarray, frame: int = 160) -> np.ndarray:
+    """The clip without its leading and trailing quiet (10 ms frames under 2% of its loudest frame)."""
+    n = clip.size // frame
+    rms = np.sqrt((clip[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms > 0.02 * rms.max())
+    return clip[loud[0] * frame : (loud[-1] + 1) * frame] if loud.size else clip
+
+
+def speech_refs() -> list[str]:
+    """The reference text of each of speech_clips(), in the same order."""
+    shared = json.loads((SHARED / "refs.json").read_text(encoding="utf-8"))
+    tts = {r["file"]: r["text"] for r in json.loads((SHARED / "tts" / "refs.json").read_text(encoding="utf-8"))}
+    files = sorted((SHARED / "zh").glob("*.wav")) + sorted((SHARED / "tts").glob("d0*.wav"))
+    return [shared[f"zh/{f.name}"]["text"] if f.parent.name == "zh" else tts[f.name] for f in files]
+
+
+def dense_speech(
+    seconds: float, pauses: tuple[float, float], short_only: bool, seed: int = 15
+) -> tuple[np.ndarray, str]:
+    """Dense speech and its reference text: the shared clips, trimmed of their own silence, in turn, with pauses
+    drawn from `pauses` seconds between them, whole clips until `seconds` is reached (seeded: the same audio
+    every time). `short_only`: only the clips under 5 s (call-centre turns)."""
+    rng = np.random.default_rng(seed)
+    pairs = [(trim_silence(c), t) for c, t in zip(speech_clips(), speech_refs(), strict=True)]
+    pairs = [(c, t) for c, t in pairs if c.size < 5 * 16000 or not short_only]
+    parts, texts, total, i = [], [], 0, 0
+    while total < seconds * 16000:
+        clip, text = pairs[i % len(pairs)]
+        pause = np.zeros(int(rng.uniform(*pauses) * 16000), dtype=np.float32)
+        parts += [clip, pause]
+        texts.append(text)
+        total += clip.size + pause.size
+        i += 1
+    return np.concatenate(parts), "".join(texts)
+
+
+def short_sentences_wav(seconds: float = 180.0) -> tuple[Path, str]:
+    """About `seconds` of short sentences (the shared clips under 5 s) with 0.3-0.5 s pauses, and its text."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"short_sentences_{int(seconds)}s.wav"
+    audio, text = dense_speech(seconds, (0.3, 0.5), short_only=True)
+    if not path.exists():
+        sf.write(path, audio, 16000, subtype="PCM_16")
+    return path, text
 
 
 def timed(fn, repeat: int = 3) -> tuple[float, object]:

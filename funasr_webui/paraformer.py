@@ -11,7 +11,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .campplus import unify
 from .engine import EngineResult, TranscribeOptions
-from .transcript import Segment
+from .transcript import Segment, Word
 from .vad import load_funasr_model
 
 # FunASR's streaming setting [0, 10, 5]: 600 ms chunks with 300 ms look-ahead
@@ -146,11 +146,29 @@ class ParaformerEngine:
             text = (s.get("text") or s.get("sentence") or "").strip()  # vad_segment mode calls it "sentence"
             if any(ch.isalnum() for ch in text):  # drop a sentence that is only punctuation
                 start, end = round(offset + s["start"] / 1000.0, 3), round(offset + s["end"] / 1000.0, 3)
-                segments.append(Segment(start, end, text, str(s["spk"]) if with_speakers and "spk" in s else ""))
+                speaker = str(s["spk"]) if with_speakers and "spk" in s else ""
+                words = token_words(s, offset) if options.word_timestamps else []
+                segments.append(Segment(start, end, text, speaker, words=words))
         text = item.get("text", "").strip()
         # FunASR joins raw tokens with spaces; Chinese is written without them
         raw = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", item.get("raw_text", text)).strip()
         return text, raw, segments, item.get("spk_embedding_center")
+
+
+_TOKEN = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")  # a Chinese character, or a word of other letters
+
+
+def token_words(sentence: dict, offset: float) -> list[Word]:
+    """FunASR's character timestamps of one sentence (one [start_ms, end_ms] per token of its raw text) as
+    words. Without a pair for every token the times cannot be told apart: none are given rather than wrong ones."""
+    tokens = _TOKEN.findall(sentence.get("raw_text", ""))
+    stamps = sentence.get("timestamp") or []
+    if not tokens or len(tokens) != len(stamps):
+        return []
+    return [
+        Word(round(offset + a / 1000.0, 3), round(offset + b / 1000.0, 3), t)
+        for t, (a, b) in zip(tokens, stamps, strict=True)
+    ]
 
 
 def piece_bounds(audio: np.ndarray, piece: int) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -29,17 +30,34 @@ def configure_torch_env() -> None:
 
 
 def resolve_device(requested: str) -> str:
-    import torch
-
     if requested == "cpu":
         return "cpu"
-    if torch.cuda.is_available():  # honours CUDA_VISIBLE_DEVICES
+    if cuda_available():  # honours CUDA_VISIBLE_DEVICES
         return "cuda"
     if requested == "cuda":
         raise RuntimeError(
-            "--device cuda was asked for, but torch sees no CUDA GPU (check drivers/CUDA_VISIBLE_DEVICES)"
+            "--device cuda was asked for, but no CUDA GPU is visible (check drivers/CUDA_VISIBLE_DEVICES)"
         )
     return "cpu"
+
+
+def cuda_available() -> bool:
+    """Asked of torch when it is loaded, else of CTranslate2 (the embedded engine needs no torch: importing it
+    costs ~2 s of every CLI run and server start)."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].cuda.is_available()
+    import ctranslate2
+
+    return ctranslate2.get_cuda_device_count() > 0
+
+
+def load_torch(settings: Settings, device: str) -> None:
+    """Import torch for a FunASR model, with its environment and CPU threads set first."""
+    configure_torch_env()
+    import torch
+
+    if device == "cpu":
+        torch.set_num_threads(max(1, settings.threads))
 
 
 @dataclass
@@ -66,11 +84,15 @@ def build_engine(settings: Settings, device: str) -> EngineChoice:
             load.names = list(dict.fromkeys(load.names))
     for name in load.names:
         engines.ensure_models(name, settings)
+    funasr_engine = any(name != "whisper" for name in load.names)
+    # The embedded engine's VAD runs on onnxruntime (no torch, no funasr: seconds off every start); FunASR
+    # engines keep FunASR's torch VAD (the downloaded copy), as they load torch anyway.
+    md = settings.models_dir
+    vad_dir = (models.vad_model_dir(md) if funasr_engine else models.onnx_vad_dir(md)) or models.vad_model_dir(md)
+    if funasr_engine or not (vad_dir / "model.onnx").is_file():
+        load_torch(settings, device)
     vad = SpeechDetector(
-        models.vad_model_dir(settings.models_dir),
-        device,
-        settings.vad_max_end_silence_ms,
-        settings.vad_max_segment_ms,
+        vad_dir, device, settings.vad_max_end_silence_ms, settings.vad_max_segment_ms, settings.threads
     )
     loaded = [engines.load_engine(name, settings, device, vad) for name in load.names]
     return EngineChoice(loaded[0], vad, notice, loaded)
@@ -104,12 +126,7 @@ class Pipeline:
     def load(cls, settings: Settings, preload_speakers: bool = True) -> Pipeline:
         """Every model, loaded; the speaker model in the background (see SpeakerLabeller) unless
         `preload_speakers` is off (then at the first request that asks for speakers)."""
-        configure_torch_env()
-        import torch
-
         device = resolve_device(settings.device)
-        if device == "cpu":
-            torch.set_num_threads(max(1, settings.threads))
         started = time.perf_counter()
         choice = build_engine(settings, device)
         itn = InverseNormalizer()
@@ -177,10 +194,9 @@ class Pipeline:
         return transcript
 
     def free_gpu_cache(self) -> None:
-        if any(e.device == "cuda" for e in self.engines.values()):
-            import torch
-
-            torch.cuda.empty_cache()
+        # CTranslate2 frees its own memory; torch is loaded only with a FunASR engine
+        if "torch" in sys.modules and any(e.device == "cuda" for e in self.engines.values()):
+            sys.modules["torch"].cuda.empty_cache()
 
     def describe(self) -> dict[str, str]:
         info = dict(self.engine.describe())

@@ -1,4 +1,6 @@
-"""FSMN-VAD speech segmentation through funasr.AutoModel (FunASR's own weights)."""
+"""FSMN-VAD speech segmentation (FunASR's own weights): through FunASR's ONNX runtime package when the model folder
+has model.onnx (the embedded path: no torch, no funasr import, loads in well under a second), else through
+funasr.AutoModel (torch)."""
 
 from __future__ import annotations
 
@@ -24,17 +26,76 @@ def load_funasr_model(**kwargs):
 
 
 VAD_CHUNK = 60 * SAMPLE_RATE
+# The (begin, end) events of one call, milliseconds; -1 = not in this call (speech began or ends elsewhere).
+Events = list[list[int]]
+FRAME = SAMPLE_RATE * 25 // 1000  # FSMN-VAD's fbank frame
+
+
+class OnnxFsmnVad:
+    """funasr_onnx.Fsmn_vad_online, FunASR's own streaming FSMN-VAD on onnxruntime. Its offline `Fsmn_vad` is
+    not used: its `__call__` does `range(..., min(step, feats_len - t_offset))` with `feats_len` a numpy array,
+    which numpy 2 refuses; the streaming class, fed a minute at a time as the torch path is, gives the same
+    segments."""
+
+    def __init__(self, model_dir: Path, max_end_silence_ms: int, max_segment_ms: int, threads: int) -> None:
+        from funasr_onnx.vad_bin import Fsmn_vad_online
+
+        self.model = Fsmn_vad_online(
+            model_dir=str(model_dir), intra_op_num_threads=threads, max_end_sil=max_end_silence_ms
+        )
+        # read by every new stream's E2EVadModel; FunASR's AutoModel takes it as max_single_segment_time
+        self.model.config["model_conf"]["max_single_segment_time"] = max_segment_ms
+
+    def events(self, chunk: np.ndarray, cache: dict, is_final: bool) -> Events:
+        if "frontend" not in cache and chunk.size < FRAME:  # it cannot start a stream on less than one frame
+            return []
+        cache["is_final"] = is_final  # funasr_onnx keeps a stream's state in the param_dict it is given
+        try:
+            result = self.model(chunk.astype(np.float32, copy=False), param_dict=cache)
+        except UnboundLocalError:  # a chunk too short to add a feature frame: its samples wait in the cache
+            return []
+        return result[0] if result else []
+
+
+class TorchFsmnVad:
+    """FSMN-VAD through funasr.AutoModel: for model folders without model.onnx (a downloaded ModelScope copy,
+    the tests' tiny random-weight models)."""
+
+    def __init__(self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int) -> None:
+        self.model = load_funasr_model(model=str(model_dir), device=device, max_single_segment_time=max_segment_ms)
+        self.max_end_silence_ms = max_end_silence_ms
+
+    def events(self, chunk: np.ndarray, cache: dict, is_final: bool) -> Events:
+        result = self.model.generate(
+            input=chunk,
+            fs=SAMPLE_RATE,
+            cache=cache,
+            is_final=is_final,
+            chunk_size=max(1, len(chunk) * 1000 // SAMPLE_RATE),
+            disable_pbar=True,
+            max_end_silence_time=self.max_end_silence_ms,
+        )
+        return result[0]["value"] if result else []
 
 
 class SpeechDetector:
-    def __init__(self, model_dir: Path, device: str, max_end_silence_ms: int, max_segment_ms: int) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str,
+        max_end_silence_ms: int,
+        max_segment_ms: int,
+        threads: int = 1,
+        onnx: bool = True,  # False: FunASR's torch path even where model.onnx is there
+    ) -> None:
         self.model_dir = model_dir
-        self.model = load_funasr_model(
-            model=str(model_dir),
-            device=device,
-            max_single_segment_time=max_segment_ms,
-        )
-        self.max_end_silence_ms = max_end_silence_ms
+        self.backend: OnnxFsmnVad | TorchFsmnVad
+        if onnx and (model_dir / "model.onnx").is_file():
+            self.backend = OnnxFsmnVad(model_dir, max_end_silence_ms, max_segment_ms, threads)
+            self.runtime = "onnxruntime"
+        else:
+            self.backend = TorchFsmnVad(model_dir, device, max_end_silence_ms, max_segment_ms)
+            self.runtime = "torch"
 
     def segments(self, audio: np.ndarray, between: Callable[[], None] | None = None) -> list[tuple[float, float]]:
         """Speech spans in seconds, in order. `between` runs after each minute (it raises to stop early)."""
@@ -57,14 +118,5 @@ class SpeechDetector:
     def stream(self, chunk: np.ndarray, cache: dict, is_final: bool) -> list[tuple[float | None, float | None]]:
         """Feed one chunk of a live stream (state kept in `cache`, one per stream). Returns the events it
         completes: (start, None) when speech begins, (None, end) when it ends, (start, end) for both, seconds."""
-        result = self.model.generate(
-            input=chunk,
-            fs=SAMPLE_RATE,
-            cache=cache,
-            is_final=is_final,
-            chunk_size=max(1, len(chunk) * 1000 // SAMPLE_RATE),
-            disable_pbar=True,
-            max_end_silence_time=self.max_end_silence_ms,
-        )
-        spans = result[0]["value"] if result else []
-        return [(None if b < 0 else b / 1000.0, None if e < 0 else e / 1000.0) for b, e in spans]
+        events = self.backend.events(chunk, cache, is_final)
+        return [(None if b < 0 else b / 1000.0, None if e < 0 else e / 1000.0) for b, e in events]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ import opencc
 
 from .audio import SAMPLE_RATE
 from .engine import EngineResult, TranscribeOptions
-from .transcript import Segment
+from .metrics import strip_punctuation
+from .transcript import Segment, Word
 from .vad import SpeechDetector
 
 # Whisper writes Chinese in traditional characters about as often as simplified; a simplified prompt steers it.
@@ -23,6 +26,20 @@ _CJK = r"[\u3400-\u9fff]"
 WINDOW_S = 30.0  # Whisper's input window
 MIN_WINDOW_S = 10.0  # a clip is encoded in a window this long at least ...
 PAD_S = 3.0  # ... with this much silence after the speech
+# Neighbouring sentences share a window (so short ones do not each pay a >= 10 s window) up to this much audio,
+# with this much silence put between them: Whisper closes a timestamped segment at each such pause, and the
+# segment's time says whose text it is. Chosen by measurement (bench/bench_windows.py, bench/RESULTS.md).
+PACK_S = 7.0
+GAP_S = 0.6
+# A timestamped segment reaching this far into two sentences holds text of both: they are decoded again alone.
+STRADDLE_S = 0.4
+# ... unless its text can be cut at a punctuation mark so that each part's length is within this factor of what
+# the sentence's duration predicts.
+CUT_RATIO = 2.0
+_CUT_AFTER = re.compile(r"[。！？，、；,.!?;]\s*$")
+# faster-whisper's defaults for gluing punctuation to the word before or after it
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 # A decode longer than this many tokens per second of speech (plus a margin) is looping, not transcribing.
 MAX_TOKENS_PER_S = 10
 MAX_TOKENS_MARGIN = 12
@@ -44,6 +61,74 @@ def tidy_chinese(text: str) -> str:
     text = re.sub(rf"(?<={_CJK})[,?!:;]|[,?!:;](?={_CJK})", lambda m: m.group(0).translate(_HALF_TO_FULL), text)
     text = re.sub(rf"(?<={_CJK})\.(?!\d)", "。", text)
     return re.sub(rf"(?<={_CJK})\s+(?=\d)|(?<=\d)\s+(?={_CJK})", "", text)
+
+
+@dataclass
+class Window:
+    """Sentences decoded together: their clips one after another with GAP_S of silence between them."""
+
+    sentences: list[int]  # indexes of the sentences (VAD spans) it holds, in order
+    offsets: list[float]  # where each starts in `audio`, seconds
+    audio: np.ndarray
+    gap: float = 0.0  # seconds of silence between them
+
+    def slot_spans(self) -> list[tuple[float, float]]:
+        ends = [*self.offsets[1:], self.audio.size / SAMPLE_RATE + self.gap]
+        return [(start, end - self.gap) for start, end in zip(self.offsets, ends, strict=True)]
+
+
+@dataclass
+class SlotText:
+    """One sentence's text from its window, and its words (times from the sentence's start) when asked for."""
+
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class DecodeStats:
+    """How the last file was decoded (for benchmarks and logs)."""
+
+    windows: int
+    retried: int  # windows that looped and were decoded again in the full 30 s window
+    alone: int  # sentences decoded again on their own (text not kept apart from a neighbour's, or empty)
+
+
+def pack_sentences(clips: list[np.ndarray], pack_s: float | None = None, gap_s: float | None = None) -> list[Window]:
+    """Neighbouring sentences in windows of at most `pack_s` seconds (gaps included); a longer one alone."""
+    pack = int((pack_s or PACK_S) * SAMPLE_RATE)
+    gap = np.zeros(int((GAP_S if gap_s is None else gap_s) * SAMPLE_RATE), np.float32)
+    windows: list[Window] = []
+    current: list[int] = []
+
+    def close() -> None:
+        parts, offsets, at = [], [], 0
+        for k, i in enumerate(current):
+            if k:
+                parts.append(gap)
+                at += gap.size
+            offsets.append(at / SAMPLE_RATE)
+            parts.append(clips[i])
+            at += clips[i].size
+        windows.append(Window(list(current), offsets, np.concatenate(parts), gap.size / SAMPLE_RATE))
+
+    size = 0
+    for i, clip in enumerate(clips):
+        if current and size + gap.size + clip.size > pack:
+            close()
+            current, size = [], 0
+        size += (gap.size if current else 0) + clip.size
+        current.append(i)
+    if current:
+        close()
+    return windows
+
+
+def _within(start: float, end: float, low: float, high: float) -> tuple[float, float]:
+    """A word's times kept inside its sentence (alignment can stray past a pause), rounded to milliseconds."""
+    start = min(max(start, low), high)
+    return round(start, 3), round(min(max(end, start), high), 3)
 
 
 class WhisperEngine:
@@ -75,6 +160,7 @@ class WhisperEngine:
         self.beam_size = beam_size  # 5 costs ~15% more than greedy here (decoding is cheap next to encoding)
         self.model_name = f"whisper-base ({model_dir.name})"
         self.languages = tuple(sorted(self.model.supported_languages))
+        self.last_stats = DecodeStats(0, 0, 0)
 
     def describe(self) -> dict[str, str]:
         return {
@@ -93,27 +179,54 @@ class WhisperEngine:
             return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
         clips = [audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in spans]
         language = options.language or self.detect_language(clips)
-        # Each sentence is decoded on its own, so its times are VAD's; sentences of similar length share a batch,
-        # since a batch is encoded in one window as long as its longest clip.
-        order = sorted(range(len(clips)), key=lambda i: clips[i].size)
-        texts = [""] * len(clips)
-        done, total = 0.0, sum(c.size for c in clips)
-        for g in range(0, len(order), self.batch_size):
-            group = order[g : g + self.batch_size]
-            decoded = self.decode([clips[i] for i in group], language, options.hotwords, self.beam_size)
-            for i, text in zip(group, decoded, strict=True):
-                texts[i] = text
-                done += clips[i].size
-            options.checkpoint(done / total)
-        segments = [
-            Segment(start=round(start, 3), end=round(end, 3), text=text)
-            for (start, end), text in zip(spans, texts, strict=True)
-            if text
-        ]
+        windows = pack_sentences(clips)
+        slots = self.decode_windows(windows, language, options, clips)
+        segments = []
+        for (start, end), slot in zip(spans, slots, strict=True):
+            if slot.text:
+                words = [Word(*_within(start + w.start, start + w.end, start, end), w.word) for w in slot.words]
+                segments.append(Segment(start=round(start, 3), end=round(end, 3), text=slot.text, words=words))
         joiner = "" if language in ("zh", "ja", "ko", "yue") else " "
+        if language == "zh":  # a packed sentence cut where Whisper wrote a space keeps a pause mark
+            for s in segments[:-1]:
+                s.text += "" if re.search(r"[。！？，、；：…]$", s.text) else "，"
         text = joiner.join(s.text for s in segments)
         # Whisper punctuates as it decodes: there is no separate unpunctuated pass to report
         return EngineResult(text=text, raw_text=text, segments=segments, language=language)
+
+    def decode_windows(
+        self, windows: list[Window], language: str, options: TranscribeOptions, clips: list[np.ndarray]
+    ) -> list[SlotText]:
+        """The text of every sentence of `windows` (indexed as `clips`). Windows of similar length share a batch,
+        since a batch is encoded in one window as long as its longest. A sentence whose text Whisper did not
+        keep apart from its neighbour's (one timestamped segment across the pause), or left empty, is decoded
+        again on its own."""
+        decoder = WindowDecoder(self, language, options.hotwords, self.beam_size, options.word_timestamps)
+        out: list[SlotText | None] = [None] * len(clips)
+        done, total = 0.0, sum(w.audio.size for w in windows)
+        again: list[int] = []
+        for group in self.batches(windows):
+            for window, texts in zip(group, decoder.decode(group), strict=True):
+                for i, slot in zip(window.sentences, texts, strict=True):
+                    if slot is None or (not slot.text and len(window.sentences) > 1):
+                        again.append(i)
+                    else:
+                        out[i] = slot
+                done += window.audio.size
+            options.checkpoint(done / total)
+        self.last_stats = DecodeStats(len(windows), decoder.retried, len(again))
+        for group in self.batches([Window([i], [0.0], clips[i]) for i in again]):
+            for window, texts in zip(group, decoder.decode(group), strict=True):
+                out[window.sentences[0]] = texts[0] or SlotText("")
+        return [slot or SlotText("") for slot in out]
+
+    def batches(self, windows: list[Window]) -> list[list[Window]]:
+        """Batches of similar length, the windows of one sentence apart from the packed ones."""
+        out = []
+        for packed in (False, True):
+            kind = sorted((w for w in windows if (len(w.sentences) > 1) == packed), key=lambda w: w.audio.size)
+            out += [kind[g : g + self.batch_size] for g in range(0, len(kind), self.batch_size)]
+        return out
 
     def transcribe_utterance(self, audio: np.ndarray, options: TranscribeOptions, final: bool) -> str:
         """Text of one short utterance (live dictation): partials decode greedily (they are redone every half
@@ -133,57 +246,16 @@ class WhisperEngine:
             if size >= MIN_WINDOW_S * SAMPLE_RATE:
                 break
         speech = np.concatenate(take)[: int((WINDOW_S - PAD_S) * SAMPLE_RATE)]
-        encoded = self.model.encode(self._features([speech]))
+        encoded = self.model.encode(self.features([speech]))
         return self.model.model.detect_language(encoded)[0][0][0][2:-2]  # "<|zh|>" -> "zh"
 
     def decode(self, clips: list[np.ndarray], language: str, hotwords: list[str], beam_size: int) -> list[str]:
-        """Text of each clip (at most 30 s of speech), decoded together.
+        """Text of each clip (at most 30 s of speech) decoded on its own, without timestamps (live dictation)."""
+        decoder = WindowDecoder(self, language, hotwords, beam_size, words=False)
+        windows = [Window([i], [0.0], c[: int(WINDOW_S * SAMPLE_RATE)]) for i, c in enumerate(clips)]
+        return [(texts[0] or SlotText("")).text for texts in decoder.decode(windows)]
 
-        faster-whisper pads every clip to Whisper's 30 s window; here a batch is encoded in a window cut to its
-        longest clip plus a little silence, several times cheaper for sentences of a few seconds. A clip whose
-        decode loops (a known failure of short windows) is decoded again in the full 30 s window."""
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
-
-        model = self.model
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-        context = tokenizer.encode(" " + ZH_PROMPT) if language == "zh" else []
-        prompt = model.get_prompt(tokenizer, context, without_timestamps=True, hotwords=" ".join(hotwords) or None)
-        suppress = get_suppressed_tokens(tokenizer, [-1])
-
-        def generate(batch: list[np.ndarray], window: float | None) -> list[tuple[str, bool]]:
-            """(text, looping) of each clip."""
-            longest = max(c.size for c in batch) / SAMPLE_RATE
-            limit = min(model.max_length, len(prompt) + MAX_TOKENS_MARGIN + int(MAX_TOKENS_PER_S * longest))
-            results = model.model.generate(
-                model.encode(self._features(batch, window)),
-                [prompt] * len(batch),
-                beam_size=beam_size,
-                max_length=limit,
-                suppress_blank=True,
-                suppress_tokens=suppress,
-                return_scores=True,
-                return_no_speech_prob=True,
-            )
-            out = []
-            for r in results:
-                tokens = [t for t in r.sequences_ids[0] if t < tokenizer.eot]
-                if r.no_speech_prob > NO_SPEECH_PROB and r.scores[0] < NO_SPEECH_LOGPROB:  # scores: mean log-prob
-                    out.append(("", False))
-                    continue
-                text = self._tidy(tokenizer.decode(tokens), language)
-                hit_limit = len(prompt) + len(tokens) >= limit
-                out.append((text, hit_limit or _LOOP.search(text.replace(" ", "")) is not None))
-            return out
-
-        clips = [c[: int(WINDOW_S * SAMPLE_RATE)] for c in clips]
-        decoded = generate(clips, None)
-        for i, (_text, looping) in enumerate(decoded):
-            if looping:
-                decoded[i] = generate([clips[i]], WINDOW_S)[0]
-        return [text for text, _looping in decoded]
-
-    def _features(self, clips: list[np.ndarray], window: float | None = None) -> np.ndarray:
+    def features(self, clips: list[np.ndarray], window: float | None = None) -> np.ndarray:
         """Log-mel features of each clip padded with silence to one window: the given one, else the longest
         clip plus PAD_S, at least MIN_WINDOW_S, at most Whisper's 30 s."""
         longest = max(c.size for c in clips) / SAMPLE_RATE
@@ -194,9 +266,204 @@ class WhisperEngine:
         return np.stack([self.model.feature_extractor(p)[:, :frames] for p in padded])
 
     @staticmethod
-    def _tidy(text: str, language: str) -> str:
+    def tidy(text: str, language: str) -> str:
         text = text.strip()
         if language == "zh":
             # on a clip with no words Whisper may answer with its own prompt: that is not speech
             text = tidy_chinese(text).replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
         return text
+
+
+class WindowDecoder:
+    """Decodes windows of packed sentences for one language, hotword list and beam size."""
+
+    def __init__(
+        self,
+        engine: WhisperEngine,
+        language: str,
+        hotwords: list[str],
+        beam_size: int,
+        words: bool,
+    ) -> None:
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self.engine = engine
+        model = engine.model
+        self.tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
+        )
+        context = self.tokenizer.encode(" " + ZH_PROMPT) if language == "zh" else []
+        # A sentence alone is decoded without timestamps, exactly as before packing (with them: within one
+        # character on the shared references); packed ones need them to be told apart.
+        self.prompts = {
+            stamped: model.get_prompt(
+                self.tokenizer, context, without_timestamps=not stamped, hotwords=" ".join(hotwords) or None
+            )
+            for stamped in (False, True)
+        }
+        self.suppress = get_suppressed_tokens(self.tokenizer, [-1])
+        self.language = language
+        self.beam_size = beam_size
+        self.words = words
+        self.retried = 0  # windows decoded again in the full window
+
+    def decode(self, windows: list[Window]) -> list[list[SlotText | None]]:
+        """Windows all alone (one sentence each) or all packed: CTranslate2 decodes a batch with one prompt form.
+        Per window, each sentence's text; None for a sentence whose text ran into its neighbour's. A window
+        whose decode loops (a known failure of short windows) is decoded again in the full 30 s window."""
+        decoded = self.generate(windows, None)
+        for i, (_texts, looping) in enumerate(decoded):
+            if looping:
+                self.retried += 1
+                decoded[i] = self.generate([windows[i]], WINDOW_S)[0]
+        return [texts for texts, _looping in decoded]
+
+    def generate(self, windows: list[Window], window_s: float | None) -> list[tuple[list[SlotText | None], bool]]:
+        """(texts, looping) of each window."""
+        model, tok = self.engine.model, self.tokenizer
+        longest = max(w.audio.size for w in windows) / SAMPLE_RATE
+        slots = max(len(w.sentences) for w in windows)
+        prompt = self.prompts[slots > 1]
+        stamps = 3 * slots if slots > 1 else 0  # a segment's two timestamps, and a spare
+        limit = min(model.max_length, len(prompt) + MAX_TOKENS_MARGIN + int(MAX_TOKENS_PER_S * longest) + stamps)
+        encoded = model.encode(self.engine.features([w.audio for w in windows], window_s))
+        results = model.model.generate(
+            encoded,
+            [prompt] * len(windows),
+            beam_size=self.beam_size,
+            max_length=limit,
+            suppress_blank=True,
+            suppress_tokens=self.suppress,
+            return_scores=True,
+            return_no_speech_prob=True,
+        )
+        out: list[tuple[list[SlotText | None], bool]] = []
+        for window, r in zip(windows, results, strict=True):
+            tokens = [t for t in r.sequences_ids[0] if t != tok.eot]
+            if r.no_speech_prob > NO_SPEECH_PROB and r.scores[0] < NO_SPEECH_LOGPROB:  # scores: mean log-prob
+                out.append(([SlotText("") for _ in window.sentences], False))
+                continue
+            texts = [
+                None if t is None else SlotText(self.engine.tidy(tok.decode(t), self.language), t)
+                for t in self.split(window, tokens)
+            ]
+            hit_limit = len(prompt) + len(tokens) >= limit
+            looping = any(t is not None and _LOOP.search(t.text.replace(" ", "")) for t in texts)
+            out.append((texts, hit_limit or looping))
+        if self.words:
+            self.add_words(windows, out, encoded)
+        return out
+
+    def split(self, window: Window, tokens: list[int]) -> list[list[int] | None]:
+        """Each sentence's text tokens, from the timestamped segments Whisper closed: a segment belongs to the
+        sentence it overlaps; one reaching STRADDLE_S into two sentences leaves both None."""
+        begin = self.tokenizer.timestamp_begin
+        text = [t for t in tokens if t < begin]
+        if len(window.sentences) == 1:
+            return [text]
+        pieces: list[tuple[float, float | None, list[int]]] = []
+        start, current = 0.0, []
+        for t in tokens:
+            if t < begin:
+                current.append(t)
+                continue
+            at = (t - begin) * 0.02  # Whisper's timestamp step
+            if current:
+                pieces.append((start, at, current))
+                current = []
+            start = at
+        if current:  # the last segment was not closed
+            pieces.append((start, None, current))
+        spans = window.slot_spans()
+        out: list[list[int] | None] = [[] for _ in spans]
+        broken: set[int] = set()
+        for begin_s, end_s, piece in pieces:
+            end_s = window.audio.size / SAMPLE_RATE if end_s is None else end_s
+            overlap = [max(0.0, min(end_s, b) - max(begin_s, a)) for a, b in spans]
+            reach = [
+                k for k, (o, (a, b)) in enumerate(zip(overlap, spans, strict=True)) if o > min(STRADDLE_S, (b - a) / 2)
+            ]
+            if len(reach) > 1:  # Whisper did not close its segment at the pause: cut its text at punctuation
+                covered = range(reach[0], reach[-1] + 1)
+                parts = self.cut_at_punctuation(piece, [spans[k][1] - spans[k][0] for k in covered])
+                if parts is None:
+                    broken.update(covered)
+                for k, part in zip(covered, parts or [], strict=False):
+                    out[k].extend(part)  # type: ignore[union-attr]
+                continue
+            middle = (begin_s + end_s) / 2
+            k = reach[0] if reach else min(range(len(spans)), key=lambda k: abs(middle - sum(spans[k]) / 2))
+            out[k].extend(piece)  # type: ignore[union-attr]
+        return [None if k in broken else t for k, t in enumerate(out)]
+
+    def cut_at_punctuation(self, tokens: list[int], seconds: list[float]) -> list[list[int]] | None:
+        """The text of consecutive sentences (their lengths `seconds`) cut at the punctuation marks Whisper wrote
+        at their pauses: the cuts whose parts' lengths best match the sentences' (speech runs at a steady
+        rate), None when no choice of cuts comes within CUT_RATIO of it everywhere."""
+        text = self.tokenizer.decode(tokens)
+        prefixes = [self.tokenizer.decode(tokens[:j]) for j in range(len(tokens) + 1)]
+        cuts = [
+            j
+            for j in range(1, len(tokens))
+            if not prefixes[j].endswith("\ufffd")  # not inside a character split over tokens
+            and (
+                _CUT_AFTER.search(prefixes[j])
+                or (re.search(f"{_CJK}$", prefixes[j]) and re.match(rf"\s+{_CJK}", text[len(prefixes[j]) :]))
+            )
+        ]  # after a punctuation mark, or at a space between Chinese words (how Whisper marks a pause without one)
+        n = len(seconds)
+        if len(cuts) < n - 1:
+            return None
+        chars = [len(strip_punctuation(p)) for p in prefixes]
+        total, length = chars[-1], sum(seconds)
+        expected = [total * s / length for s in seconds]
+
+        def cost(a: int, b: int, k: int) -> float:  # tokens a..b as sentence k
+            return abs(math.log((chars[b] - chars[a] + 1) / (expected[k] + 1)))
+
+        # best[k][j]: least cost of sentences 0..k with sentence k ending at boundary j (cuts + the end)
+        ends = [*cuts, len(tokens)]
+        best = [{j: (cost(0, e, 0), [e]) for j, e in enumerate(ends)}]
+        for k in range(1, n):
+            row = {}
+            for j, e in enumerate(ends):
+                options = [(c + cost(ends[i], e, k), path + [e]) for i, (c, path) in best[-1].items() if i < j]
+                if options:
+                    row[j] = min(options)
+            best.append(row)
+        if len(ends) - 1 not in best[-1]:
+            return None
+        _cost, path = best[-1][len(ends) - 1]
+        bounds = [0, *path]
+        parts = [tokens[a:b] for a, b in itertools.pairwise(bounds)]
+        if any(cost(a, b, k) > math.log(CUT_RATIO) for k, (a, b) in enumerate(itertools.pairwise(bounds))):
+            return None
+        return parts
+
+    def add_words(self, windows: list[Window], out: list[tuple[list[SlotText | None], bool]], encoded) -> None:
+        """Whisper's word timestamps (cross-attention alignment of the decoded tokens to the window's audio),
+        each word given to the sentence its first token came from, times from that sentence's start."""
+        from faster_whisper.transcribe import merge_punctuations
+
+        tok = self.tokenizer
+        batch = [[t for slot in texts if slot is not None for t in slot.tokens] or [tok.eot] for texts, _ in out]
+        frames = [max(1, int(w.audio.size / SAMPLE_RATE * 100)) for w in windows]  # mel frames of audio
+        aligned = self.engine.model.find_alignment(tok, batch, encoded, frames)
+        for window, (texts, _looping), words in zip(windows, out, aligned, strict=True):
+            merge_punctuations(words, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
+            owner = [k for k, slot in enumerate(texts) if slot is not None for _ in slot.tokens]
+            used = 0
+            for w in words:
+                if not w["word"] or used >= len(owner):
+                    used += len(w["tokens"])
+                    continue
+                k = owner[used]
+                used += len(w["tokens"])
+                text = w["word"].strip()
+                if self.language == "zh":
+                    text = tidy_chinese(text)
+                offset = window.offsets[k]
+                slot = texts[k]
+                if text and slot is not None:
+                    slot.words.append(Word(float(w["start"]) - offset, float(w["end"]) - offset, text))

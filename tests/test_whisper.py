@@ -60,7 +60,7 @@ def test_one_millisecond_is_not_an_error(whisper_pipeline) -> None:
 def test_a_batch_is_encoded_in_a_window_cut_to_its_longest_clip(whisper_pipeline, seconds, frames) -> None:
     engine = whisper_pipeline.engine
     clips = [np.zeros(int(seconds * 16000), np.float32), np.zeros(8000, np.float32)]
-    assert engine._features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
+    assert engine.features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
 
 
 def test_live_decoding_leaves_the_shared_model_as_it_was(whisper_pipeline, shared_audio: Path) -> None:
@@ -90,3 +90,71 @@ def test_five_beams_by_default(whisper_pipeline) -> None:
 )
 def test_tidy_chinese(raw: str, tidy: str) -> None:
     assert tidy_chinese(raw) == tidy
+
+
+def test_word_timestamps_fall_inside_each_sentence(whisper_pipeline, shared_audio: Path) -> None:
+    t = whisper_pipeline.transcribe_file(shared_audio / "tts" / "dev_long.wav", TranscribeOptions(word_timestamps=True))
+    assert len(t.segments) == 8
+    for s in t.segments:
+        assert s.words, s
+        starts = [w.start for w in s.words]
+        assert starts == sorted(starts), s.words
+        assert all(s.start <= w.start <= w.end <= s.end for w in s.words), (s.start, s.end, s.words)
+        assert s.words[-1].end - s.words[0].start >= 0.5 * (s.end - s.start)  # they spread over the sentence
+        # Whisper's own words, before ITN: digits it wrote may differ from the segment's normalized text
+        assert cer(strip_punctuation(s.text), "".join(w.word for w in s.words)) <= 0.3, (s.text, s.words)
+    # not asked: none (they cost an alignment pass)
+    plain = whisper_pipeline.transcribe_file(shared_audio / "tts" / "d03.wav", TranscribeOptions())
+    assert plain.segments and not plain.segments[0].words
+
+
+def test_neighbouring_short_sentences_keep_their_own_text(whisper_pipeline, shared_audio: Path) -> None:
+    """Packed into one window, each VAD sentence still gets back its own words, at VAD's times."""
+    from funasr_webui.audio import decode_audio
+
+    refs = {r["file"]: r["text"] for r in json.loads((shared_audio / "tts" / "refs.json").read_text("utf-8"))}
+    names = ["d02.wav", "d03.wav", "d07.wav", "d04.wav", "d05.wav"]  # one VAD sentence each
+    pause = np.zeros(int(0.6 * 16000), np.float32)
+    audio = np.concatenate([part for n in names for part in (decode_audio(shared_audio / "tts" / n), pause)])
+    spans = whisper_pipeline.vad.segments(audio)
+    t = whisper_pipeline.transcribe(audio, TranscribeOptions(language="zh"))
+    assert [(s.start, s.end) for s in t.segments] == [(round(a, 3), round(b, 3)) for a, b in spans]
+    assert len(t.segments) == len(names)
+    stats = whisper_pipeline.engine.last_stats
+    assert stats.windows < len(names), stats  # they shared windows
+    for s, name in zip(t.segments, names, strict=True):
+        assert cer(refs[name], s.text) <= 0.35, (name, s.text)
+
+
+def test_pack_sentences_fills_windows_with_neighbours() -> None:
+    from funasr_webui.whisper import GAP_S, PACK_S, pack_sentences
+
+    seconds = [3.0, 4.0, 2.0, 25.0, 5.0, 1.0]
+    clips = [np.full(int(s * 16000), i + 1, np.float32) for i, s in enumerate(seconds)]
+    windows = pack_sentences(clips, pack_s=12.0, gap_s=1.0)
+    assert [w.sentences for w in windows] == [[0, 1, 2], [3], [4, 5]]
+    first = windows[0]
+    assert first.offsets == [0.0, 4.0, 9.0]
+    assert first.audio.size == (3 + 1 + 4 + 1 + 2) * 16000
+    assert first.slot_spans() == [(0.0, 3.0), (4.0, 8.0), (9.0, 11.0)]
+    assert np.all(first.audio[int(4.0 * 16000) : int(8.0 * 16000)] == 2)  # the second clip where its offset says
+    assert np.all(first.audio[int(3.0 * 16000) : int(4.0 * 16000)] == 0)  # silence between
+    assert PACK_S <= 30 - 3 and GAP_S > 0  # a packed window fits Whisper's 30 s with its padding
+
+
+def test_timestamped_segments_are_given_to_the_sentence_they_cover(whisper_pipeline) -> None:
+    from funasr_webui.whisper import Window, WindowDecoder
+
+    decoder = WindowDecoder(whisper_pipeline.engine, "zh", [], 1, words=False)
+    tok = decoder.tokenizer
+
+    def ts(seconds: float) -> int:
+        return tok.timestamp_begin + round(seconds / 0.02)
+
+    a, b = tok.encode("你好"), tok.encode("再见")
+    window = Window([0, 1], [0.0, 3.0], np.zeros(5 * 16000, np.float32), gap=1.0)  # 2 s, 1 s gap, 2 s
+    assert decoder.split(window, [ts(0.0), *a, ts(1.8), ts(3.1), *b, ts(4.9)]) == [a, b]
+    # timestamps a little off, the last segment left open: still each its own
+    assert decoder.split(window, [ts(0.2), *a, ts(2.4), ts(2.6), *b]) == [a, b]
+    # one segment across the pause: whose words are whose is not known, both are decoded again alone
+    assert decoder.split(window, [ts(0.0), *a, *b, ts(4.9)]) == [None, None]

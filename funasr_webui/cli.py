@@ -11,7 +11,7 @@ from . import history_cli, models
 from .engine import ENGINE_NAMES
 from .helpers import printable
 from .settings import Settings
-from .writers import FORMATS, render
+from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
 
 
 def settings_from_args(args: argparse.Namespace | None = None, **extra) -> Settings:
@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--hotwords", help="space-separated words, or a file with one per line")
     tr.add_argument("--no-itn", action="store_true", help="keep numbers as words (no inverse text normalization)")
     tr.add_argument("--language", help="language code for engines that detect it (default: auto)")
+    tr.add_argument(
+        "--speakers",
+        type=speakers_arg,
+        metavar="auto|N",
+        help="label who spoke: auto = find how many, N = exactly N voices (1-10); default off",
+    )
     tr.add_argument("--no-history", action="store_true", help="do not save the results to the history")
     add_settings_args(tr, defaults)
 
@@ -136,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def speakers_arg(value: str) -> str:
+    """--speakers checked when the command line is read; the message in English and Chinese."""
+    from .errors import UserError
+    from .speakers import parse_speakers
+
+    try:
+        parse_speakers(value)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(f"{e.message('en')} / {e.message('zh')}") from None
+    return value
+
+
 def read_hotwords(value: str | None) -> str | None:
     if value and Path(value).is_file():
         return Path(value).read_text(encoding="utf-8")
@@ -149,11 +167,13 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from .service import build_service
 
     settings = settings_from_args(args)
-    service = build_service(settings)
+    service = build_service(settings, preload_speakers=args.speakers is not None)
     if service.notice:
         print(service.notice, file=sys.stderr)
     try:
-        options = service.options(read_hotwords(args.hotwords), itn=not args.no_itn, language=args.language)
+        options = service.options(
+            read_hotwords(args.hotwords), itn=not args.no_itn, language=args.language, speakers=args.speakers
+        )
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -183,15 +203,18 @@ def run_transcribe(args: argparse.Namespace) -> int:
             continue
         finally:
             file_bar.close()
-        text = render(transcript, args.format)
-        if args.out:
-            target = args.out / f"{path.stem}.{args.format}"
-            target.write_text(text, encoding="utf-8")
+        info = DocumentInfo(title=path.name)
+        # a binary format (docx) cannot go to the terminal: FILE.docx is written into the current folder
+        folder = args.out or (Path.cwd() if args.format in BINARY_FORMATS else None)
+        if folder is not None:
+            target = folder / f"{path.stem}.{args.format}"
+            target.write_bytes(render_bytes(transcript, args.format, info))
             print(
                 f"{name} -> {printable(str(target))} ({transcript.duration:.1f} s audio, RTF {transcript.rtf:.3f})",
                 file=sys.stderr,
             )
         else:
+            text = render(transcript, args.format, info)
             if len(args.files) > 1:
                 print(f"==> {name} <==")
             sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -88,6 +88,7 @@ def load_engine(name: str, settings: Settings, device: str, vad: SpeechDetector)
     """One engine, its models already in place (see ensure_models)."""
     md = settings.models_dir
     if name == "paraformer":
+        from .campplus import campplus_dir
         from .paraformer import ParaformerEngine
 
         return ParaformerEngine(
@@ -101,6 +102,7 @@ def load_engine(name: str, settings: Settings, device: str, vad: SpeechDetector)
             batch_size=settings.batch_size,
             max_end_silence_ms=settings.vad_max_end_silence_ms,
             max_segment_ms=settings.vad_max_segment_ms,
+            speaker_dir=campplus_dir(md),  # CAM++ for who spoke, when downloaded
         )
     if name == "sensevoice":
         from .sensevoice import SenseVoiceEngine

@@ -2,7 +2,8 @@
 
 python -m funasr_webui history [--db FILE] list [--limit N] [filters]
 python -m funasr_webui history search QUERY [filters]
-python -m funasr_webui history show ID [--format txt|srt|vtt|json]
+python -m funasr_webui history show ID [--format txt|srt|vtt|json|md|docx] [--out FILE]
+python -m funasr_webui history speakers ID [S1=张经理 S2=李工 ...]
 python -m funasr_webui history export [--format json|csv|zip-srt|zip-txt|...] [--out FILE] [QUERY] [filters]
 python -m funasr_webui history purge --older-than-days N
 python -m funasr_webui history stats | delete ID... | vacuum
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .history import DEFAULT_DB, EXPORT_FORMATS, STATUSES, HistoryStore, Page, Record
-from .writers import FORMATS, render
+from .speakers import checked_names, speaker_list
+from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     filters.add_argument(
         "--status", choices=STATUSES, help="only done, failed, or interrupted records (cut short by a server stop)"
     )
+    filters.add_argument("--speaker", metavar="NAME", help="only records with a speaker of this given name")
 
     paging = argparse.ArgumentParser(add_help=False)
     paging.add_argument("--limit", type=int, default=20, help="records per page (default 20)")
@@ -48,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = verbs.add_parser("show", parents=[db_opt], help="one record in full")
     p.add_argument("id", type=int)
     p.add_argument("--format", choices=FORMATS, help="print only the transcript in this format")
+    p.add_argument("--out", type=Path, help="write it to this file instead (needed for docx)")
+    p = verbs.add_parser("speakers", parents=[db_opt], help="list a record's speakers, or rename them")
+    p.add_argument("id", type=int)
+    p.add_argument("names", nargs="*", metavar="LABEL=NAME", help="e.g. S1=张经理 (S1= gives the default name back)")
     p = verbs.add_parser("export", parents=[db_opt, filters], help="export matching records (default: all)")
     p.add_argument("query", nargs="?", default="", help="only records matching this search")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="json")
@@ -101,6 +108,7 @@ def _filters(args: argparse.Namespace) -> dict:
         "engine": args.engine,
         "source": args.source,
         "status": args.status,
+        "speaker": args.speaker,
     }
 
 
@@ -116,7 +124,15 @@ def _show(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
         print(f"no record {args.id}", file=sys.stderr)
         return 1
     if args.format:
-        out.write(render(rec.transcript(), args.format))
+        info = DocumentInfo(title=rec.source, created=rec.created_at.astimezone())
+        if args.out is not None:
+            args.out.write_bytes(render_bytes(rec.transcript(), args.format, info))
+            print(f"wrote record {rec.id} to {args.out}", file=sys.stderr)
+        elif args.format in BINARY_FORMATS:
+            print(f"{args.format} is a binary format: add --out FILE", file=sys.stderr)
+            return 2
+        else:
+            out.write(render(rec.transcript(), args.format, info))
         return 0
     created = rec.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     fields = [
@@ -138,6 +154,32 @@ def _show(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     if rec.text:
         print(file=out)
         print(rec.text, file=out)
+    return 0
+
+
+def _speakers(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
+    from .errors import UserError
+
+    rec = store.get(args.id)
+    if rec is None:
+        print(f"no record {args.id}", file=sys.stderr)
+        return 1
+    if args.names:
+        pairs = [n.partition("=") for n in args.names]
+        if any(not sep for _, sep, _ in pairs):
+            print("give each name as LABEL=NAME, e.g. S1=张经理", file=sys.stderr)
+            return 2
+        try:
+            names = checked_names(rec.id, rec.segments, {label.strip(): name for label, _, name in pairs})
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        rec = store.set_speaker_names(rec.id, names) or rec
+    speakers = speaker_list(rec.transcript())
+    if not speakers:
+        print(f"record {rec.id} has no speakers (transcribe with --speakers auto)", file=out)
+    for s in speakers:
+        print(f"{s['label']:>4}  {s['name']}", file=out)
     return 0
 
 
@@ -198,6 +240,7 @@ _VERBS = {
     "list": _list,
     "search": _list,
     "show": _show,
+    "speakers": _speakers,
     "export": _export,
     "purge": _purge,
     "stats": _stats,

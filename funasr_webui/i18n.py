@@ -70,6 +70,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "一般选「自动检测」即可；如果识别成了别的语种，请手动选择。",
     ),
     "lang_auto": ("Auto-detect", "自动检测"),
+    "speakers": ("Identify speakers", "区分说话人"),
+    "speakers_info": (
+        "Label who said what (发言人1, 发言人2 …; rename them later in History). Auto finds how many people "
+        "speak; or choose the number if you know it. Off is fastest.",
+        "标出每句话是谁说的（发言人1、发言人2……，之后可在历史记录中改名）。选「自动」会自行判断人数；"
+        "知道人数时直接选择人数更准。关闭时最快。",
+    ),
+    "speakers_off": ("Off", "关闭"),
+    "speakers_auto": ("Auto (find how many)", "自动（判断人数）"),
     # ---- single file and microphone results
     "upload": ("Audio or video file", "音频或视频文件"),
     "upload_hint": (
@@ -89,12 +98,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "segments": ("Sentences with timestamps", "分句与时间戳"),
     "downloads": ("Download the transcript", "下载识别结果"),
     "downloads_hint": (
-        "TXT: plain text · SRT / VTT: subtitles for video players · JSON: every detail, for other programs.",
-        "TXT：纯文本 · SRT / VTT：视频字幕 · JSON：完整信息，供其他程序使用。",
+        "TXT: plain text (speaker turns when speakers are identified) · SRT / VTT: subtitles for video players · "
+        "JSON: every detail, for other programs · MD: Markdown · DOCX: minutes for Word (title, date, "
+        "participants, turns).",
+        "TXT：纯文本（区分说话人时按发言顺序） · SRT / VTT：视频字幕 · JSON：完整信息，供其他程序使用 · "
+        "MD：Markdown · DOCX：Word 会议纪要（标题、日期、参会人、发言）。",
     ),
     "col_start": ("Start", "开始"),
     "col_end": ("End", "结束"),
     "col_text": ("Text", "文本"),
+    "col_speaker": ("Speaker", "说话人"),
     "stats": (
         "Audio length **{duration}** · processing time **{elapsed}** · speed **{speed}× real time**",
         "音频时长 **{duration}** · 处理用时 **{elapsed}** · 速度 **{speed} 倍实时**",
@@ -216,6 +229,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hist_engine": ("Engine", "识别引擎"),
     "hist_source": ("Source", "来源"),
     "hist_source_info": ("Or type a file name", "也可输入文件名"),
+    "hist_speaker": ("Speaker", "说话人"),
+    "hist_speaker_info": ("Only transcripts where this named person speaks", "只看有此人发言的记录"),
+    "hist_speakers": ("Speakers — type a name over 发言人1 / Speaker 1, then save", "说话人——直接改名，然后保存"),
+    "hist_speakers_hint": (
+        "Names are kept with this transcript: its text, downloads and exports use them from then on. "
+        "Clear a name to get the default back.",
+        "名字保存在这条记录中，之后的文本、下载和导出都会使用新名字。清空名字即恢复默认名称。",
+    ),
+    "hist_speakers_save": ("Save names", "保存名字"),
+    "hist_speakers_none": (
+        "No speakers in this transcript (choose **Identify speakers** when transcribing).",
+        "这条记录没有区分说话人（识别时选择 **区分说话人**）。",
+    ),
+    "col_label": ("Label", "标签"),
+    "col_name": ("Name", "名字"),
+    "msg_speakers_saved": ("Speaker names saved.", "说话人名字已保存。"),
     "hist_status": ("Result", "结果"),
     "filter_all": ("All", "全部"),
     "src_microphone": ("Microphone", "麦克风"),
@@ -271,6 +300,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fmt_zip-srt": ("ZIP of SRT subtitles", "ZIP（SRT 字幕）"),
     "fmt_zip-vtt": ("ZIP of VTT subtitles", "ZIP（VTT 字幕）"),
     "fmt_zip-json": ("ZIP of JSON files", "ZIP（JSON 文件）"),
+    "fmt_zip-md": ("ZIP of Markdown files", "ZIP（Markdown 文件）"),
+    "fmt_zip-docx": ("ZIP of Word documents (DOCX)", "ZIP（Word 文档 DOCX）"),
     "msg_export_empty": ("Nothing to export: no transcript matches.", "没有可导出的内容：没有符合条件的记录。"),
     "msg_exported": ("Exported {count} transcripts.", "已导出 {count} 条记录。"),
     "hist_purge_days": ("Delete transcripts older than (days)", "删除早于多少天的记录"),

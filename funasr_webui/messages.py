@@ -201,6 +201,20 @@ ERRORS: dict[str, ErrorText] = {
         code="unknown_option",
     ),
     "bad_option": _e(("invalid value for {name!r}: {detail}", "选项 {name!r} 的值无效：{detail}")),
+    "bad_speakers": _e(
+        (
+            'speakers must be "auto" or a number of voices from 1 to {limit}, not {value!r}',
+            "说话人数须为 auto（自动识别）或 1 到 {limit} 之间的人数，而不是 {value!r}",
+        ),
+        code="bad_option",
+    ),
+    "unknown_speaker": _e(
+        (
+            "record {id} has no speaker {label!r} (its speakers: {known})",
+            "记录 {id} 中没有说话人 {label!r}（现有：{known}）",
+        ),
+        code="bad_option",
+    ),
     "repeated_option": _e(("option {name!r} given more than once", "选项 {name!r} 重复"), code="bad_option"),
     "bad_date": _e(
         (

@@ -35,14 +35,15 @@ PARAFORMER = HubModel("paraformer-zh", "iic/speech_seaco_paraformer_large_asr_na
 VAD = HubModel("fsmn-vad", "iic/speech_fsmn_vad_zh-cn-16k-common-pytorch")
 PUNC = HubModel("ct-punc", "iic/punc_ct-transformer_cn-en-common-vocab471067-large")
 STREAMING = HubModel("paraformer-zh-streaming", "iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-online")
-PARAFORMER_SET = (PARAFORMER, VAD, PUNC, STREAMING)
-REQUIRED_SET = (PARAFORMER, VAD, PUNC)  # streaming is optional: live mode falls back to re-decoding
+CAMPP = HubModel("cam++", "iic/speech_campplus_sv_zh-cn_16k-common")  # speaker embeddings (who spoke)
+PARAFORMER_SET = (PARAFORMER, VAD, PUNC, STREAMING, CAMPP)
+# streaming is optional: live mode falls back to re-decoding; CAM++ too: the embedded speaker model stands in
+REQUIRED_SET = (PARAFORMER, VAD, PUNC)
 # The models that punctuate themselves (no CT-punc on top) and run behind our FSMN-VAD. Aliases: FunASR's names
 # (funasr.cli.MODEL_CONFIGS for sensevoice and fun-asr-nano; the MLT model has none there).
 SENSEVOICE = HubModel("sensevoice", "iic/SenseVoiceSmall")
 NANO = HubModel("fun-asr-nano", "FunAudioLLM/Fun-ASR-Nano-2512")
 MLT_NANO = HubModel("fun-asr-mlt-nano", "FunAudioLLM/Fun-ASR-MLT-Nano-2512")
-CAMPP = HubModel("cam++", "iic/speech_campplus_sv_zh-cn_16k-common")  # speaker embeddings (who spoke)
 
 # `./run.sh download --model NAME`: what each name fetches. The VAD comes with every ASR model: the downloaded
 # copy is preferred to the packaged one.

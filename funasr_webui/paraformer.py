@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .campplus import unify
 from .engine import EngineResult, TranscribeOptions
 from .transcript import Segment, Word
 from .vad import load_funasr_model
@@ -40,6 +41,7 @@ class ParaformerEngine:
         batch_size: int,
         max_end_silence_ms: int,
         max_segment_ms: int,
+        speaker_dir: Path | None = None,
     ) -> None:
         self.model = load_funasr_model(
             model=str(asr_dir),
@@ -49,7 +51,12 @@ class ParaformerEngine:
             device=device,
             ncpu=threads,
             fp16=fp16,
+            **({"spk_model": str(speaker_dir)} if speaker_dir is not None else {}),
         )
+        # AutoModel runs its spk_model on every call once it has one: it is kept aside and lent to the calls
+        # that ask for speakers (one call at a time: the pipeline's lock), so the others do not pay for it.
+        self.speaker_model = self.model.spk_model
+        self.model.spk_model = None
         # two-pass live dictation: the streaming model gives partials chunk by chunk, the offline model finals
         self.streaming = None
         if streaming_dir is not None:
@@ -61,6 +68,8 @@ class ParaformerEngine:
         self.paths = {"model_path": str(asr_dir), "vad_model": str(vad_dir), "punc_model": str(punc_dir)}
         if streaming_dir is not None:
             self.paths["streaming_model"] = str(streaming_dir)
+        if speaker_dir is not None:
+            self.paths["speaker_model"] = str(speaker_dir)
         self.device = device
         self.model_name = asr_dir.name
         # batch_size_s: seconds of speech decoded together; 60 s per batch slot keeps memory bounded on long files
@@ -92,45 +101,58 @@ class ParaformerEngine:
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         if audio.size < SAMPLE_RATE // 100:
             return EngineResult(text="", raw_text="", segments=[], language="zh")
-        texts, raws, segments = [], [], []
+        texts, raws, pieces = [], [], []
         cuts = piece_bounds(audio, int(self.piece_s * SAMPLE_RATE))
+        with_speakers = options.speakers is not None and self.speaker_model is not None
         for a, b in pairwise(cuts):
-            text, raw, piece_segments = self._transcribe_piece(audio[a:b], options, offset=a / SAMPLE_RATE)
+            text, raw, piece_segments, centers = self._transcribe_piece(
+                audio[a:b], options, offset=a / SAMPLE_RATE, with_speakers=with_speakers
+            )
             texts.append(text)
             raws.append(raw)
-            segments += piece_segments
+            pieces.append((piece_segments, centers))
             options.checkpoint(b / audio.size)
+        if with_speakers:
+            segments = unify(pieces, options.speakers or 0)
+        else:
+            segments = [s for piece_segments, _ in pieces for s in piece_segments]
         return EngineResult(text="".join(texts), raw_text="".join(raws), segments=segments, language="zh")
 
     def _transcribe_piece(
-        self, audio: np.ndarray, options: TranscribeOptions, offset: float
-    ) -> tuple[str, str, list[Segment]]:
-        result = self.model.generate(
-            input=audio,
-            fs=SAMPLE_RATE,
-            # None, not "": SeACo treats an empty hotword string as a (different) bias list
-            hotword=" ".join(options.hotwords) or None,
-            sentence_timestamp=True,
-            return_raw_text=True,
-            batch_size_s=self.batch_size_s,
-            max_end_silence_time=self.max_end_silence_ms,
-            disable_pbar=True,
-        )
-        item = result[0] if result else {}
-        segments = [
-            Segment(
-                round(offset + s["start"] / 1000.0, 3),
-                round(offset + s["end"] / 1000.0, 3),
-                s["text"].strip(),
-                words=token_words(s, offset) if options.word_timestamps else [],
+        self, audio: np.ndarray, options: TranscribeOptions, offset: float, with_speakers: bool = False
+    ) -> tuple[str, str, list[Segment], np.ndarray | None]:
+        speaker_args = {}
+        if with_speakers:  # CAM++ clusters this piece; preset_spk_num fixes the count
+            self.model.spk_model = self.speaker_model
+            speaker_args = {"preset_spk_num": options.speakers or None, "return_spk_center": True}
+        try:
+            result = self.model.generate(
+                input=audio,
+                fs=SAMPLE_RATE,
+                # None, not "": SeACo treats an empty hotword string as a (different) bias list
+                hotword=" ".join(options.hotwords) or None,
+                sentence_timestamp=True,
+                return_raw_text=True,
+                batch_size_s=self.batch_size_s,
+                max_end_silence_time=self.max_end_silence_ms,
+                disable_pbar=True,
+                **speaker_args,
             )
-            for s in item.get("sentence_info", [])
-            if any(ch.isalnum() for ch in s.get("text", ""))  # drop a sentence that is only punctuation
-        ]
+        finally:
+            self.model.spk_model = None
+        item = result[0] if result else {}
+        segments = []
+        for s in item.get("sentence_info", []):
+            text = (s.get("text") or s.get("sentence") or "").strip()  # vad_segment mode calls it "sentence"
+            if any(ch.isalnum() for ch in text):  # drop a sentence that is only punctuation
+                start, end = round(offset + s["start"] / 1000.0, 3), round(offset + s["end"] / 1000.0, 3)
+                speaker = str(s["spk"]) if with_speakers and "spk" in s else ""
+                words = token_words(s, offset) if options.word_timestamps else []
+                segments.append(Segment(start, end, text, speaker, words=words))
         text = item.get("text", "").strip()
         # FunASR joins raw tokens with spaces; Chinese is written without them
         raw = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", item.get("raw_text", text)).strip()
-        return text, raw, segments
+        return text, raw, segments, item.get("spk_embedding_center")
 
 
 _TOKEN = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")  # a Chinese character, or a word of other letters

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import models
 from .audio import SAMPLE_RATE, decode_audio
+from .diarization import SpeakerLabeller
 from .engine import Engine, TranscribeOptions, does_own_itn
 from .itn import InverseNormalizer
 from .settings import Settings
@@ -108,6 +109,7 @@ class Pipeline:
         settings: Settings,
         notice: str | None = None,
         engines: list[Engine] | None = None,
+        speakers: SpeakerLabeller | None = None,
     ) -> None:
         self.engine = engine  # the default engine: requests that name none
         # every loaded engine by name, the default first (a request chooses with TranscribeOptions.engine)
@@ -117,9 +119,13 @@ class Pipeline:
         self.settings = settings
         self.notice = notice
         self.lock = threading.Lock()
+        # who spoke when, for engines that do not tell (loads in the background; see SpeakerLabeller)
+        self.speakers = speakers if speakers is not None else SpeakerLabeller(engine.device, start=False)
 
     @classmethod
-    def load(cls, settings: Settings) -> Pipeline:
+    def load(cls, settings: Settings, preload_speakers: bool = True) -> Pipeline:
+        """Every model, loaded; the speaker model in the background (see SpeakerLabeller) unless
+        `preload_speakers` is off (then at the first request that asks for speakers)."""
         device = resolve_device(settings.device)
         started = time.perf_counter()
         choice = build_engine(settings, device)
@@ -130,7 +136,8 @@ class Pipeline:
             device,
             time.perf_counter() - started,
         )
-        return cls(choice.engine, choice.vad, itn, settings, choice.notice, choice.engines)
+        speakers = SpeakerLabeller(device, start=preload_speakers)
+        return cls(choice.engine, choice.vad, itn, settings, choice.notice, choice.engines, speakers)
 
     def engine_for(self, name: str | None) -> Engine:
         """The loaded engine a request names (None, "" or "auto": the default); UserError when it is not loaded."""
@@ -155,13 +162,16 @@ class Pipeline:
         with self.lock:
             try:
                 result = engine.transcribe(audio, options)
+                segments = result.segments
+                if options.speakers is not None and segments and not any(s.speaker for s in segments):
+                    segments = self.speakers.label(audio, segments, options.speakers, options.checkpoint)
             finally:
                 self.free_gpu_cache()
         if options.progress:
             options.progress(1.0)
         # an engine that normalizes numbers itself (when asked) is not normalized again
         normalize = self.itn if options.itn and not does_own_itn(engine) else (lambda s: s)
-        segments = [replace(s, text=normalize(s.text)) for s in result.segments]
+        segments = [replace(s, text=normalize(s.text)) for s in segments]
         return Transcript(
             text=normalize(result.text),
             raw_text=result.raw_text,

@@ -23,6 +23,7 @@ from .history import HistoryError, HistoryStore, Page, Record, audio_hash, setti
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .settings import Settings
+from .speakers import checked_names, parse_speakers
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ class TranscriptionService:
         itn: bool | None = None,
         language: str | None = None,
         engine: str | None = None,
+        speakers: str | int | None = None,
     ) -> TranscribeOptions:
         """Validated options; raises UserError for what the user must change. `engine`: a loaded engine's name
-        (None or "auto": the default one)."""
+        (None or "auto": the default one). speakers: None/"" = not asked, "auto" = find how many, N = exactly N
+        voices."""
         chosen = self.pipeline.engine_for((engine or "").strip().lower() or None)
         language = (language or "").strip().lower() or None
         if language in ("auto",):
@@ -68,11 +71,14 @@ class TranscriptionService:
             itn=self.settings.itn if itn is None else itn,
             language=language,
             engine=chosen.name,
+            speakers=parse_speakers(speakers),
         )
 
     def key(self, options: TranscribeOptions) -> str:
         engine = self.pipeline.engine_for(options.engine)
-        return settings_key(engine.name, engine.model_name, options.hotwords, options.itn, options.language or "")
+        return settings_key(
+            engine.name, engine.model_name, options.hotwords, options.itn, options.language or "", options.speakers
+        )
 
     def previous(self, path: str | Path, options: TranscribeOptions) -> Record | None:
         """The newest finished transcript of the same audio with the same settings, if any."""
@@ -242,7 +248,8 @@ class TranscriptionService:
     # ------------------------------------------------------------------ the history, for page, API and CLI
 
     def search(self, q: str = "", *, limit: int = 20, offset: int = 0, **filters: Any) -> Page:
-        """Records matching `q` and the filters (date_from, date_to, engine, source, status), newest first."""
+        """Records matching `q` and the filters (date_from, date_to, engine, source, status, speaker), newest
+        first."""
         return self.history.search(q, **filters, limit=limit, offset=offset)
 
     def search_ids(self, q: str = "", **filters: Any) -> list[int]:
@@ -250,6 +257,21 @@ class TranscriptionService:
 
     def get(self, record_id: int) -> Record | None:
         return self.history.get(record_id)
+
+    def rename_speakers(self, record_id: int, names: dict[str, str]) -> Record:
+        """Give a record's speakers display names ({"S1": "张经理"}; "" = the default name again); every output
+        of the record uses them from then on. UserError for a missing record or a speaker it does not have."""
+        record = self.history.get(record_id)
+        if record is None:
+            raise UserError("record_not_found", id=record_id)
+        updated = self.history.set_speaker_names(record_id, checked_names(record_id, record.segments, names))
+        if updated is None:  # deleted meanwhile
+            raise UserError("record_not_found", id=record_id)
+        return updated
+
+    def speaker_names(self) -> list[str]:
+        """Names given to speakers anywhere in the history (the History search's speaker filter)."""
+        return self.history.speaker_names()
 
     def delete(self, ids: Iterable[int]) -> int:
         return self.history.delete(list(ids))
@@ -303,15 +325,16 @@ class TranscriptionService:
         return before, torch.cuda.memory_reserved()
 
 
-def build_service(settings: Settings) -> TranscriptionService:
-    """Load every model and open the history: done once, before the server accepts requests."""
+def build_service(settings: Settings, preload_speakers: bool = True) -> TranscriptionService:
+    """Load every model and open the history: done once, before the server accepts requests.
+    `preload_speakers`: warm the speaker model up in the background now (the server), or at first use (CLI)."""
     history = HistoryStore(settings.db, keep_audio=settings.keep_audio)
     report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)
         if removed:
             log.info("purged %d history records older than %g days", removed, settings.keep_days)
-    return TranscriptionService(settings, Pipeline.load(settings), history)
+    return TranscriptionService(settings, Pipeline.load(settings, preload_speakers), history)
 
 
 def report_interrupted(history: HistoryStore) -> None:

@@ -62,6 +62,7 @@ class Transcript:
     elapsed: float = 0.0  # processing seconds
     hotwords: list[str] = field(default_factory=list)
     itn: bool = True
+    speaker_names: dict[str, str] = field(default_factory=dict)  # label -> name the user gave ("S1" -> "张经理")
 
     @property
     def rtf(self) -> float:
@@ -72,6 +73,10 @@ class Transcript:
         d = asdict(self)
         d["segments"] = [segment_dict(s) for s in self.segments]
         d["rtf"] = round(self.rtf, 4)
+        from .speakers import speaker_list
+
+        del d["speaker_names"]  # outputs show each speaker's display name instead
+        d["speakers"] = speaker_list(self)
         return d
 
 

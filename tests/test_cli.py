@@ -90,6 +90,6 @@ def test_prints_to_stdout_without_out(shared_audio: Path, tmp_path: Path) -> Non
 
 
 def test_bad_option_exits_2() -> None:
-    proc = cli("transcribe", "x.wav", "--format", "docx")
+    proc = cli("transcribe", "x.wav", "--format", "pdf")
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr

@@ -37,8 +37,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 
 EXPECTED = "欢迎大家来体验达摩院推出的语音识别模型"  # zh/asr_example.wav
 RATE = 48_000  # what browsers record at: the callbacks resample
-# live_stop's outputs: the live result view (status, text, stats, sentences, 4 downloads), the session, the mode
-STATUS, TEXT, STATS, SEGMENTS, DL_TXT, DL_SRT, DL_VTT, DL_JSON, SESSION, MODE = range(10)
+# live_stop's outputs: the live result view (status, text, stats, sentences, 6 downloads), the session, the mode
+STATUS, TEXT, STATS, SEGMENTS, DL_TXT, DL_SRT, DL_VTT, DL_JSON, DL_MD, DL_DOCX, SESSION, MODE = range(12)
 # live_stream's outputs
 S_TEXT, S_STATUS, S_TABLE, S_SESSION = range(4)
 

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>[link](javascript:alert(3))'
 
 # Output positions of the single-file / microphone callbacks.
-STATUS, TEXT, STATS, SEGMENTS, DL_TXT, DL_SRT, DL_VTT, DL_JSON, RERUN = range(9)
+STATUS, TEXT, STATS, SEGMENTS, DL_TXT, DL_SRT, DL_VTT, DL_JSON, DL_MD, DL_DOCX, RERUN = range(11)
 
 
 @pytest.fixture
@@ -372,7 +372,7 @@ def test_history_pages_search_and_filters(history, service):
 def test_history_select_shows_the_record_and_downloads(history, service):
     rid = seed(service, ["欢迎体验语音识别"], source="周会.wav")[0]
     event = gr.SelectData(None, {"index": [0, 1], "value": "x", "row_value": [rid, "t", "周会.wav", "1.5 s", "…"]})
-    summary, text, segments, audio, txt, srt, vtt, js, selected, delete = history.history_select(event, "zh")
+    summary, text, segments, audio, txt, srt, vtt, js, md, docx, selected, delete = history.history_select(event, "zh")
     assert text == "欢迎体验语音识别" and selected == rid and delete["interactive"] is True
     assert "周会.wav" in summary and "whisper" in summary
     assert Path(value(srt)).name == "周会.srt" and "-->" in Path(value(srt)).read_text(encoding="utf-8")

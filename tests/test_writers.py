@@ -66,6 +66,8 @@ def test_json_roundtrip(transcript: Transcript) -> None:
 
 def test_unknown_format(transcript: Transcript) -> None:
     with pytest.raises(ValueError, match="unknown format"):
+        render(transcript, "pdf")
+    with pytest.raises(ValueError, match="binary format"):  # DOCX comes only as bytes (render_bytes)
         render(transcript, "docx")
 
 

@@ -390,6 +390,41 @@ def tiny_punc(d):
     save(m, d)
 
 
+# ---------------------------------------------------------------- CAM++ speaker model
+def tiny_campplus(d):
+    """CAM++ (FunASR's CAMPPlus, 192-dim embeddings) for spk_model=: the release's fixed topology (FCM head with
+    32 channels, 12/24/16 dense layers) with tiny widths and random weights, so speaker labels are arbitrary but
+    deterministic. FunASR clusters only from ~15 s of speech up (>= 20 chunks of 1.5 s); random embeddings need
+    a fixed count (preset_spk_num) to split."""
+    os.makedirs(d, exist_ok=True)
+    cfg = {
+        "model": "CAMPPlus",
+        "model_conf": {
+            "feat_dim": 80,
+            "embedding_size": 192,
+            "growth_rate": 2,
+            "bn_size": 2,
+            "init_channels": 8,
+            "config_str": "batchnorm-relu",
+            "memory_efficient": True,
+            "output_level": "segment",
+        },
+    }
+    with open(os.path.join(d, "config.yaml"), "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    cj = {
+        "framework": "pytorch",
+        "task": "speaker-verification",
+        "model": {"type": "funasr"},
+        "pipeline": {"type": "funasr-pipeline"},
+        "file_path_metas": {"init_param": "model.pt", "config": "config.yaml"},
+    }
+    with open(os.path.join(d, "configuration.json"), "w") as f:
+        json.dump(cj, f, indent=2)
+    torch.manual_seed(0)
+    save(tables.model_classes.get("CAMPPlus")(**cfg["model_conf"]), d)
+
+
 # ---------------------------------------------------------------- SenseVoiceSmall
 # Vocabulary laid out like the release's chn_jpn_yue_eng_ko_spectok.bpe.model (25055 pieces): the ids that
 # SenseVoiceSmall hard-codes (lid_int_dict, textnorm_int_dict, emo_dict: <|zh|>=24884 ... <|woitn|>=25017,
@@ -839,6 +874,7 @@ def build_all(out: str) -> None:
     tiny_paraformer_streaming(os.path.join(out, "tiny_paraformer_streaming"))
     tiny_vad(os.path.join(out, "tiny_fsmn_vad"))
     tiny_punc(os.path.join(out, "tiny_ct_punc"))
+    tiny_campplus(os.path.join(out, "campplus"))
 
 
 def retag_sensevoice(d, swaps: dict[str, str]) -> None:

@@ -21,7 +21,10 @@ class NativeOptions(BaseModel):
     engine: Literal["auto", "paraformer", "fun-asr-nano", "fun-asr-mlt-nano", "sensevoice", "whisper"] | None = Field(
         None, description="one of the loaded engines (`engines` in /health); auto = the server's default"
     )
-    response_format: Literal["json", "text", "srt", "vtt"] = "json"
+    speakers: str | None = Field(
+        None, description='who spoke: "auto" (find how many) or the number of voices, 1-10; absent = off'
+    )
+    response_format: Literal["json", "text", "srt", "vtt", "md", "docx"] = "json"
 
 
 class OpenAIOptions(BaseModel):
@@ -48,6 +51,9 @@ class OpenAIOptions(BaseModel):
     chunking_strategy: str | None = Field(None, description="accepted and ignored (VAD always segments)")
     stream: bool | None = Field(
         None, description="true: server-sent events transcript.text.delta (one per sentence), then transcript.text.done"
+    )
+    speakers: str | None = Field(
+        None, description='extra field: "auto" or 1-10 voices; verbose_json segments then carry speaker'
     )
 
 

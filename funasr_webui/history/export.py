@@ -13,10 +13,10 @@ from typing import Any, BinaryIO
 
 from ..helpers import safe_file_name
 from ..transcript import Transcript
-from ..writers import FORMATS, render
+from ..writers import FORMATS, DocumentInfo, render_bytes
 from .models import Record
 
-EXPORT_FORMATS = ("json", "csv", "zip-srt", "zip-txt", "zip-vtt", "zip-json")
+EXPORT_FORMATS = ("json", "csv", "zip-srt", "zip-txt", "zip-vtt", "zip-json", "zip-md", "zip-docx")
 
 _CSV_COLUMNS = (
     "id",
@@ -39,6 +39,7 @@ _CSV_COLUMNS = (
     "text",
     "raw_text",
     "segments",
+    "speakers",
 )
 
 # What makes a spreadsheet read a cell as a formula or a command (DDE), in ASCII and fullwidth forms.
@@ -81,17 +82,19 @@ def export_csv(records: Iterable[Record]) -> bytes:
         d["hotwords"] = " ".join(rec.hotwords)
         d["itn"] = int(rec.itn)
         d["segments"] = json.dumps(d["segments"], ensure_ascii=False)
+        d["speakers"] = "; ".join(f"{s['label']}={s['name']}" for s in d["speakers"])
         writer.writerow([_csv_cell(d[c]) for c in _CSV_COLUMNS])
     return out.getvalue().encode("utf-8-sig")
 
 
 def write_transcripts_zip(
     target: str | os.PathLike[str] | BinaryIO,
-    transcripts: Iterable[tuple[str, Transcript]],
+    transcripts: Iterable[tuple[str, Transcript] | tuple[str, Transcript, DocumentInfo]],
     fmt: str,
     extra: Iterable[tuple[str, str]] = (),
 ) -> None:
-    """Write a zip of one ``<stem>.<fmt>`` file per ``(stem, transcript)``, then the ``extra`` (name, text) files.
+    """Write a zip of one ``<stem>.<fmt>`` file per ``(stem, transcript)`` or ``(stem, transcript, info)`` (the
+    title and date a document shows; default: the stem, now), then the ``extra`` (name, text) files.
 
     A stem seen before gets ``-2``, ``-3``, ... so that two uploads with the same name keep both results.
     Stems must already be safe file names.
@@ -100,27 +103,37 @@ def write_transcripts_zip(
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     used: set[str] = set()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for stem, transcript in transcripts:
+        for item in transcripts:
+            stem, transcript = item[0], item[1]
+            info = item[2] if len(item) > 2 else DocumentInfo(title=stem)
             entry, n = f"{stem}.{fmt}", 1
             while entry in used:
                 n += 1
                 entry = f"{stem}-{n}.{fmt}"
             used.add(entry)
-            zf.writestr(entry, render(transcript, fmt))
+            zf.writestr(entry, render_bytes(transcript, fmt, info))
         for name, text in extra:
             zf.writestr(name, text)
 
 
 def export_zip(records: Iterable[Record], fmt: str = "srt") -> bytes:
     """A zip with one ``<id>_<source>.<fmt>`` file per successful record."""
-    done = ((f"{rec.id:06d}_{_zip_stem(rec.source)}", rec.transcript()) for rec in records if rec.status == "done")
+    done = (
+        (
+            f"{rec.id:06d}_{_zip_stem(rec.source)}",
+            rec.transcript(),
+            DocumentInfo(rec.source, rec.created_at.astimezone()),
+        )
+        for rec in records
+        if rec.status == "done"
+    )
     buf = io.BytesIO()
     write_transcripts_zip(buf, done, fmt)
     return buf.getvalue()
 
 
 def export_records(fmt: str, records: Iterable[Record]) -> bytes:
-    """Export by format name: json, csv, zip-srt, zip-txt, zip-vtt, zip-json."""
+    """Export by format name: json, csv, zip-srt, zip-txt, zip-vtt, zip-json, zip-md, zip-docx."""
     if fmt == "json":
         return export_json(records)
     if fmt == "csv":

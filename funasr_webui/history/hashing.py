@@ -35,8 +35,16 @@ def hotword_list(hotwords: str | Iterable[str] | None) -> list[str]:
     return [printable(str(w)).strip() for w in items if str(w).strip()]
 
 
-def settings_key(engine: str, model: str, hotwords: str | Iterable[str] | None, itn: bool, language: str) -> str:
-    """Stable key of the settings that change a result. Hotword order and the device do not count."""
+def settings_key(
+    engine: str,
+    model: str,
+    hotwords: str | Iterable[str] | None,
+    itn: bool,
+    language: str,
+    speakers: int | None = None,
+) -> str:
+    """Stable key of the settings that change a result. Hotword order and the device do not count. `speakers`
+    (0 = auto, N) counts only when asked for, so keys made before it existed still match."""
     canon = [
         (engine or "").strip(),
         (model or "").strip(),
@@ -44,6 +52,8 @@ def settings_key(engine: str, model: str, hotwords: str | Iterable[str] | None, 
         bool(itn),
         (language or "").strip().lower(),
     ]
+    if speakers is not None:
+        canon.append({"speakers": int(speakers)})
     blob = json.dumps(canon, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 

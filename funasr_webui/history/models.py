@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..helpers import parse_datetime
+from ..speakers import speaker_list
 from ..transcript import Segment, Transcript, segment_dict
 
 STATUSES = ("done", "failed", "interrupted")
@@ -57,6 +58,7 @@ class Record:
     # What failed, as a machine-readable code (e.g. "too_long", "engine_error") the page can show in the reader's
     # language; None for a record without one (done, interrupted, or failed before schema version 4).
     error_code: str | None = None
+    speaker_names: dict[str, str] = field(default_factory=dict)  # label -> the name a user gave ("S1" -> "张经理")
 
     def transcript(self) -> Transcript:
         return Transcript(
@@ -71,6 +73,7 @@ class Record:
             elapsed=self.elapsed,
             hotwords=list(self.hotwords),
             itn=self.itn,
+            speaker_names=dict(self.speaker_names),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +100,7 @@ class Record:
             "text": self.text,
             "raw_text": self.raw_text,
             "segments": [segment_dict(s) for s in self.segments],
+            "speakers": speaker_list(self.transcript()),
         }
 
 

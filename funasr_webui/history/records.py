@@ -88,7 +88,28 @@ def insert(
         "INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?,?,?,?,?)",
         (rid, printable(t.text), printable(t.raw_text), segments, gram_text),
     )
+    names = [(rid, label, printable(name)) for label, name in t.speaker_names.items() if name]
+    conn.executemany("INSERT INTO speakers (record_id, label, name) VALUES (?,?,?)", names)
     return rid
+
+
+def set_speaker_names(conn: sqlite3.Connection, record_id: int, names: dict[str, str]) -> None:
+    """Give speakers of a record their display names; an empty name puts the default name back."""
+    for label, name in names.items():
+        if name:
+            conn.execute(
+                "INSERT INTO speakers (record_id, label, name) VALUES (?,?,?)"
+                " ON CONFLICT (record_id, label) DO UPDATE SET name = excluded.name",
+                (record_id, label, printable(name)),
+            )
+        else:
+            conn.execute("DELETE FROM speakers WHERE record_id = ? AND label = ?", (record_id, label))
+
+
+def speaker_names(conn: sqlite3.Connection, limit: int = 200) -> list[str]:
+    """The names users gave speakers, most used first (the History search's speaker choices)."""
+    sql = "SELECT min(name) FROM speakers GROUP BY name COLLATE NOCASE ORDER BY count(*) DESC, min(name) LIMIT ?"
+    return [r[0] for r in conn.execute(sql, (limit,))]
 
 
 def _record(row: Sequence, audio_dir: Path) -> Record:
@@ -149,6 +170,9 @@ def fetch(conn: sqlite3.Connection, ids: Sequence[int], audio_dir: Path) -> list
         sql = f"SELECT {_COLS} FROM records r JOIN bodies b ON b.id = r.id WHERE r.id IN ({marks})"
         for row in conn.execute(sql, chunk):
             found[row[0]] = _record(row, audio_dir)
+        sql = f"SELECT record_id, label, name FROM speakers WHERE record_id IN ({marks})"
+        for rid, label, name in conn.execute(sql, chunk):
+            found[rid].speaker_names[label] = name
     return [found[i] for i in ids if i in found]
 
 
@@ -181,6 +205,7 @@ def delete(conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[int, list[str]
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT audio_file FROM records WHERE id IN ({marks}) AND audio_file IS NOT NULL"
         files += [r[0] for r in conn.execute(sql, chunk)]
+        conn.execute(f"DELETE FROM speakers WHERE record_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM bodies WHERE id IN ({marks})", chunk)
         deleted += conn.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk).rowcount
     return deleted, files

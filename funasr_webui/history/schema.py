@@ -1,6 +1,6 @@
 """The database's tables and how a file of any older schema version is brought up to this one.
 
-Layout (schema version 4):
+Layout (schema version 5):
 - ``records``: one small row per transcription (metadata, status, error and its code). Kept lean so filter scans,
   counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
@@ -15,6 +15,8 @@ Layout (schema version 4):
   is written (the job row is deleted in the record's own transaction). A job whose owner process is gone
   (killed, crashed, power cut) becomes an ``interrupted`` record the next time a store opens the file.
   Records never hold a half-done transcription, so searches, lists, stats and exports need no extra filter.
+- ``speakers``: the display names users gave the speakers of a record ("S1" -> "张经理"); a speaker without a row
+  has its default name (发言人1 / Speaker 1). Indexed by name for the History search's speaker filter.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .search import grams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each migration takes the schema from version i to i + 1 inside one transaction. Append only;
 # never edit a released one, never drop user data.
@@ -190,7 +192,24 @@ def _migrate_4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE records ADD COLUMN error_code TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
+_V5_SPEAKERS = [
+    """CREATE TABLE speakers (
+        record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,                   -- the voice as the record's segments name it: 'S1', 'S2', ...
+        name TEXT NOT NULL,                    -- the display name a user gave it
+        PRIMARY KEY (record_id, label)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX speakers_name ON speakers(name COLLATE NOCASE, record_id)",
+]
+
+
+def _migrate_5(conn: sqlite3.Connection) -> None:
+    """Speaker display names per record. Older records have no speakers: nothing to fill in."""
+    for sql in _V5_SPEAKERS:
+        conn.execute(sql)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -170,7 +170,28 @@ def _id_bounds(conn: sqlite3.Connection, date_from: Any, date_to: Any) -> tuple[
     return (lo, hi) if lo <= hi else None
 
 
-def _sources(q: str, engine: str | None, source: str | None, status: str | None) -> list[_Source] | None:
+class _SpeakerSource(_Source):
+    """Records with a speaker of this name (any case), read from the speakers table's name index."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def page(self, conn: sqlite3.Connection, lo: int, hi: int, n: int) -> list[int]:
+        sql = (
+            "SELECT DISTINCT record_id FROM speakers WHERE name = ? COLLATE NOCASE AND record_id BETWEEN ? AND ?"
+            " ORDER BY record_id DESC LIMIT ?"
+        )
+        return [r[0] for r in conn.execute(sql, [self.name, lo, hi, n])]
+
+    def check(self, conn: sqlite3.Connection, ids: list[int]) -> set[int]:
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT record_id FROM speakers WHERE name = ? COLLATE NOCASE AND record_id IN ({marks})"
+        return {r[0] for r in conn.execute(sql, [self.name, *ids])}
+
+
+def _sources(
+    q: str, engine: str | None, source: str | None, status: str | None, speaker: str | None = None
+) -> list[_Source] | None:
     """What a search must satisfy, as independent id sources; None if nothing can match."""
     parsed = parse_query(q or "")
     if parsed is None:
@@ -186,6 +207,8 @@ def _sources(q: str, engine: str | None, source: str | None, status: str | None)
         if value:
             where.append(f"{col} = ?")
             params.append(value)
+    if speaker and speaker.strip():
+        sources.append(_SpeakerSource(printable(speaker).strip()))
     if where or not sources:
         sources.append(_RecordsSource(" AND ".join(where), params))
     return sources
@@ -204,7 +227,7 @@ def select(
     """
     if count_cap is None:
         count_cap = COUNT_CAP
-    sources = _sources(q, filters.get("engine"), filters.get("source"), filters.get("status"))
+    sources = _sources(q, filters.get("engine"), filters.get("source"), filters.get("status"), filters.get("speaker"))
     bounds = None if sources is None else _id_bounds(conn, filters.get("date_from"), filters.get("date_to"))
     if sources is None or bounds is None:
         return [], 0, True

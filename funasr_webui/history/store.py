@@ -301,6 +301,7 @@ class HistoryStore:
         engine: str | None = None,
         source: str | None = None,
         status: str | None = None,
+        speaker: str | None = None,
         limit: int = 20,
         offset: int = 0,
     ) -> Page:
@@ -309,11 +310,19 @@ class HistoryStore:
         A term of 3+ characters matches as a case-insensitive substring; a term of 1-2 characters
         matches a character or a pair of adjacent characters within a run of letters/digits (so
         punctuation-only short terms are ignored). "double quotes" group words into one term.
-        ``total`` counts up to about COUNT_CAP matches (see Page.total_exact).
+        ``total`` counts up to about COUNT_CAP matches (see Page.total_exact). ``speaker``: only records with a
+        speaker of that given name (any case).
         """
         limit = max(1, int(limit))
         offset = max(0, int(offset))
-        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        filters = {
+            "date_from": date_from,
+            "date_to": date_to,
+            "engine": engine,
+            "source": source,
+            "status": status,
+            "speaker": speaker,
+        }
         with self._read() as conn:
             ids, total, exact = select(conn, q, filters, offset + limit)
             return Page(records.fetch(conn, ids[offset:], self.audio_dir), total, limit, offset, exact)
@@ -328,9 +337,17 @@ class HistoryStore:
         engine: str | None = None,
         source: str | None = None,
         status: str | None = None,
+        speaker: str | None = None,
     ) -> list[int]:
         """Every id matching ``search``'s query and filters, newest first (for the exports)."""
-        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        filters = {
+            "date_from": date_from,
+            "date_to": date_to,
+            "engine": engine,
+            "source": source,
+            "status": status,
+            "speaker": speaker,
+        }
         with self._read() as conn:
             return select(conn, q, filters, None, 0)[0]
 
@@ -352,6 +369,24 @@ class HistoryStore:
                 return
             yield from recs
             last = chunk[-1]
+
+    # ---- speakers
+
+    @guarded
+    def set_speaker_names(self, record_id: int, names: dict[str, str]) -> Record | None:
+        """Give speakers of a record display names ("S1" -> "张经理"; "" = the default name again); returns the
+        record as it is now, None when there is no such record."""
+        with self._write() as conn:
+            if not conn.execute("SELECT 1 FROM records WHERE id = ?", (int(record_id),)).fetchone():
+                return None
+            records.set_speaker_names(conn, int(record_id), names)
+        return self.get(record_id)
+
+    @guarded
+    def speaker_names(self) -> list[str]:
+        """Names given to speakers anywhere in the history, most used first."""
+        with self._read() as conn:
+            return records.speaker_names(conn)
 
     # ---- export (formats in export.py; records oldest first, ``ids=None`` exports everything)
 

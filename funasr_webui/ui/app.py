@@ -13,7 +13,7 @@ from ..i18n import gradio_i18n, lang_of, t, ui
 from ..service import TranscriptionService
 from .assets import CSS, LOAD_JS, REDRAW_MARK, SWITCH_JS, page_theme
 from .context import PageContext
-from .format import esc, relabel, segment_headers
+from .format import esc, relabel, relabel_segments, segment_headers
 from .tabs import batch, history, microphone, single, system
 from .tabs.batch import BatchTab, batch_headers, create_batch
 from .tabs.history import HistoryTab, create_history, history_headers
@@ -81,9 +81,14 @@ class Header:
         *tables, mark = tables_and_mark
         redraw = mark == REDRAW_MARK
         lang = lang_of(lang)
-        seg_headers = segment_headers(lang)
-        headers = [seg_headers, seg_headers, batch_headers(lang), history_headers(lang), seg_headers]
-        relabelled = [relabel(frame, h) for frame, h in zip(tables, headers, strict=True)]
+        single, mic, batch, history, record = tables
+        relabelled = [
+            relabel_segments(single, lang),
+            relabel(mic, segment_headers(lang)),
+            relabel(batch, batch_headers(lang)),
+            relabel(history, history_headers(lang)),
+            relabel_segments(record, lang),
+        ]
         # Gradio re-translates a tab's label only once the tab has been shown: set them all from here
         tabs = [gr.update(label=t(key, lang)) for key in TAB_KEYS]
         header = [self.engine_line(lang), self.notice(lang)]

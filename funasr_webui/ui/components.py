@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..helpers import safe_stem
 from ..i18n import t, ui
 from ..service import Outcome, TranscriptionService
+from ..speakers import MAX_SPEAKERS
 from ..transcript import Transcript
 from .format import ENGINE_LABELS, failure_text, language_choices, segments_frame, stats_line, warn_status
 
@@ -63,9 +64,10 @@ class Downloads:
         folder = self.request_dir()
         stem = safe_stem(name)
         paths = {}
+        info = writers.DocumentInfo(title=name)
         for fmt in writers.FORMATS:
             path = folder / f"{stem}.{fmt}"
-            path.write_text(writers.render(transcript, fmt), encoding="utf-8")
+            path.write_bytes(writers.render_bytes(transcript, fmt, info))
             paths[fmt] = path
         return paths
 
@@ -93,16 +95,25 @@ def download_buttons(prefix: str, min_width: int) -> list[gr.DownloadButton]:
 
 @dataclass
 class OptionWidgets:
-    """Hotwords, ITN and language: the same controls for every way in; and the model selector (an input of its
-    own, after the page language, shown when several engines are loaded)."""
+    """Hotwords, ITN and language: the same controls for every way in; the model selector (an input of its own,
+    after the page language, shown when several engines are loaded); who spoke, for files (single, batch: an
+    input after the model selector)."""
 
     hotwords: gr.Textbox
     itn: gr.Checkbox
     language: gr.Dropdown
     engine: gr.Dropdown
+    speakers: gr.Dropdown | None = None
 
     def inputs(self) -> list[gr.components.Component]:
         return [self.hotwords, self.itn, self.language]
+
+
+def speaker_choices() -> list[tuple[Any, str]]:
+    """Off, auto, then 2 to 10 voices."""
+    return [(ui("speakers_off"), ""), (ui("speakers_auto"), "auto")] + [
+        (str(n), str(n)) for n in range(2, MAX_SPEAKERS + 1)
+    ]
 
 
 def engine_choices(service: TranscriptionService) -> list[tuple[str, str]]:
@@ -119,7 +130,7 @@ def language_update(service: TranscriptionService, engine: str) -> Any:
     return gr.update(choices=language_choices(languages), value="auto", visible=bool(languages))
 
 
-def option_widgets(service: TranscriptionService, prefix: str) -> OptionWidgets:
+def option_widgets(service: TranscriptionService, prefix: str, speakers: bool = False) -> OptionWidgets:
     engine = gr.Dropdown(
         engine_choices(service),
         value=service.engine.name,
@@ -147,7 +158,16 @@ def option_widgets(service: TranscriptionService, prefix: str) -> OptionWidgets:
         elem_id=f"{prefix}-language",
     )
     engine.change(lambda name: language_update(service, name), engine, language, queue=False, show_progress="hidden")
-    return OptionWidgets(hotwords, itn, language, engine)
+    who = None
+    if speakers:
+        who = gr.Dropdown(
+            speaker_choices(),
+            value="",
+            label=ui("speakers"),
+            info=ui("speakers_info"),
+            elem_id=f"{prefix}-speakers",
+        )
+    return OptionWidgets(hotwords, itn, language, engine, who)
 
 
 # --------------------------------------------------------------------------- the result view
@@ -160,7 +180,7 @@ def segments_table(elem_id: str, max_height: int) -> gr.Dataframe:
         label=ui("segments"),
         interactive=False,
         wrap=True,
-        column_widths=["15%", "15%", "70%"],
+        column_widths=["95px", "95px"],  # the rest (speaker when there is one, text) sized by their content
         max_height=max_height,
         elem_id=elem_id,
     )

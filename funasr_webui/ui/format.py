@@ -16,6 +16,7 @@ from ..helpers import format_duration
 from ..history import Record
 from ..i18n import t, ui
 from ..messages import error_message
+from ..speakers import display_name
 from ..transcript import Transcript
 from .tags import cell_badges, tags_summary
 
@@ -104,14 +105,57 @@ def language_choices(languages: Sequence[str]) -> list[tuple[Any, str]]:
     return [(ui("lang_auto"), "auto")] + [(LANGUAGE_NAMES[c], c) for c in common] + [(c, c) for c in rest]
 
 
-def segment_headers(lang: str) -> list[str]:
-    return [t("col_start", lang), t("col_end", lang), t("col_text", lang)]
+def segment_headers(lang: str, speakers: bool = False) -> list[str]:
+    """Start, end, (speaker,) text."""
+    middle = [t("col_speaker", lang)] if speakers else []
+    return [t("col_start", lang), t("col_end", lang), *middle, t("col_text", lang)]
 
 
-def segments_frame(transcript: Transcript | None, lang: str) -> pd.DataFrame:
+# A light background per speaker (in order of first appearance), dark text stays readable on each.
+SPEAKER_COLOURS = (
+    "#dbeafe",
+    "#dcfce7",
+    "#fef3c7",
+    "#fce7f3",
+    "#ede9fe",
+    "#cffafe",
+    "#fee2e2",
+    "#e0e7ff",
+    "#ecfccb",
+    "#f5f5f4",
+)
+
+
+def segments_frame(transcript: Transcript | None, lang: str) -> Any:
+    """The sentences with their times (and tags as badges); with speakers, a speaker column coloured per speaker
+    (a pandas Styler, which Gradio's table shows with the colours)."""
     segments = transcript.segments if transcript else []
-    rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), cell_badges(s.tags, lang) + s.text] for s in segments]
-    return pd.DataFrame(rows, columns=segment_headers(lang))
+    if transcript is None or not any(s.speaker for s in segments):
+        rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), cell_badges(s.tags, lang) + s.text] for s in segments]
+        return pd.DataFrame(rows, columns=segment_headers(lang))
+    rows = [
+        [
+            fmt_timestamp(s.start),
+            fmt_timestamp(s.end),
+            display_name(transcript, s.speaker) if s.speaker else "",
+            cell_badges(s.tags, lang) + s.text,
+        ]
+        for s in segments
+    ]
+    return coloured(pd.DataFrame(rows, columns=segment_headers(lang, speakers=True)))
+
+
+def coloured(frame: pd.DataFrame) -> Any:
+    """The speaker column (the third) with a background colour per name, in order of first appearance."""
+    column = frame.columns[2]
+    order = {name: i for i, name in enumerate(dict.fromkeys(n for n in frame[column] if n))}
+
+    def colour(name: Any) -> str:
+        if name not in order:
+            return ""
+        return f"background-color: {SPEAKER_COLOURS[order[name] % len(SPEAKER_COLOURS)]}; font-weight: 600"
+
+    return frame.style.map(colour, subset=[column])
 
 
 def stats_line(transcript: Transcript, lang: str) -> str:
@@ -133,3 +177,10 @@ def relabel(frame: Any, headers: list[str]) -> Any:
         frame = frame.copy()
         frame.columns = headers
     return frame
+
+
+def relabel_segments(frame: Any, lang: str) -> Any:
+    """A sentence table in another language, with or without its speaker column (coloured again)."""
+    if isinstance(frame, pd.DataFrame) and len(frame.columns) == 4:
+        return coloured(relabel(frame, segment_headers(lang, speakers=True)))
+    return relabel(frame, segment_headers(lang))

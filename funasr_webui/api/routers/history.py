@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import UserError
 from ...helpers import parse_date_or_datetime
 from ...history import EXPORT_FORMATS
 from ...service import TranscriptionService
+from ...writers import DocumentInfo
 from ..dependencies import ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..responses import TRANSCRIPT_CONTENT, text_response
@@ -21,7 +23,7 @@ router = APIRouter(
     prefix="/api/v1", tags=["history"], dependencies=[Depends(require_api_auth)], responses=ERROR_RESPONSES
 )
 
-HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status")
+HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status", "speaker")
 EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 
@@ -48,6 +50,9 @@ class HistoryFilters:
         Literal["done", "failed", "interrupted"] | None,
         Query(description="interrupted: cut short by a server stop (crash, kill, power cut) before it finished"),
     ] = None
+    speaker: Annotated[
+        str | None, Query(max_length=40, description="only records with a speaker of this given name (any case)")
+    ] = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {
@@ -56,6 +61,7 @@ class HistoryFilters:
             "engine": self.engine or None,
             "source": self.source or None,
             "status": self.status,
+            "speaker": self.speaker or None,
         }
 
 
@@ -132,12 +138,31 @@ def _record(service: TranscriptionService, record_id: int) -> Any:
 def get_history(
     record_id: int,
     service: ServiceDep,
-    response_format: Literal["json", "text", "srt", "vtt"] = "json",
+    response_format: Literal["json", "text", "srt", "vtt", "md", "docx"] = "json",
 ) -> Response:
     record = _record(service, record_id)
     if response_format == "json":
         return JSONResponse(record.to_dict())
-    return text_response(record.transcript(), response_format, record.id)
+    info = DocumentInfo(title=record.source, created=record.created_at.astimezone())
+    return text_response(record.transcript(), response_format, record.id, info)
+
+
+class SpeakerNames(BaseModel):
+    """Display names for a record's speakers, by label; "" gives a speaker its default name back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: dict[str, str] = Field(examples=[{"S1": "张经理", "S2": "李工"}])
+
+
+@router.patch(
+    "/history/{record_id}/speakers",
+    summary="Rename a record's speakers (every output of it uses the names from then on)",
+    dependencies=[only_params()],
+)
+def rename_speakers(record_id: int, body: SpeakerNames, service: ServiceDep) -> dict[str, Any]:
+    record = service.rename_speakers(record_id, body.names)
+    return {"id": record.id, "speakers": record.to_dict()["speakers"]}
 
 
 @router.delete("/history/{record_id}", summary="Delete one record", dependencies=[only_params()])

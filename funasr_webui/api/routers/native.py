@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from ...service import Outcome
+from ...writers import DocumentInfo
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..options import NativeOptions, multipart_body
@@ -31,9 +32,10 @@ def native_json(outcome: Outcome, name: str) -> dict[str, Any]:
 )
 async def create_transcription(request: Request, service: ServiceDep, queue: QueueDep, client: ClientDep) -> Response:
     def options_of(form: NativeOptions):
-        return service.options(form.hotwords, form.itn, form.language, engine=form.engine)
+        return service.options(form.hotwords, form.itn, form.language, engine=form.engine, speakers=form.speakers)
 
     outcome, upload, form = await transcribe_upload(request, service, queue, client, NativeOptions, options_of)
     if form.response_format == "json":
         return JSONResponse(native_json(outcome, upload.name))
-    return text_response(outcome.transcript, form.response_format, outcome.record_id)
+    info = DocumentInfo(title=upload.name)
+    return text_response(outcome.transcript, form.response_format, outcome.record_id, info)

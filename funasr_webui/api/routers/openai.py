@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ...engine import ENGINE_NAMES, parse_hotwords
 from ...errors import UserError
 from ...service import Outcome, TranscriptionService
+from ...speakers import display_name, speaker_list
 from ...transcript import Segment
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
@@ -44,7 +45,12 @@ def openai_json(outcome: Outcome, model: str, verbose: bool, words: bool = False
             }
             for i, s in enumerate(t.segments)
         ]
+        for seg, s in zip(segments, t.segments, strict=True):
+            if s.speaker:  # an extra field (OpenAI has none for speakers): the label and its display name
+                seg["speaker"], seg["speaker_name"] = s.speaker, display_name(t, s.speaker)
         body = {"task": "transcribe", "language": t.language, "duration": t.duration, **body, "segments": segments}
+        if any(s.speaker for s in t.segments):
+            body["speakers"] = speaker_list(t)
         timed = [{"word": w.word, "start": w.start, "end": w.end} for s in t.segments for w in s.words]
         if words and (timed or not t.text):  # no `words` at all when the engine gave none: never made-up times
             body["words"] = timed
@@ -68,7 +74,7 @@ async def openai_transcription(request: Request, service: ServiceDep, queue: Que
             words += parse_hotwords(form.prompt, service.settings.max_hotwords)
         # `model` naming one of our engines chooses it (refused when not loaded); OpenAI's names run the default
         engine = form.model.strip().lower() if form.model.strip().lower() in ENGINE_NAMES else None
-        options = service.options(words or None, None, form.language, engine=engine)
+        options = service.options(words or None, None, form.language, engine=engine, speakers=form.speakers)
         options.word_timestamps = wants_words(form)
         return options
 

@@ -59,6 +59,7 @@ class BatchCallbacks:
         fmt: str,
         lang: str,
         engine: str = "",
+        speakers: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> Iterator[list[Any]]:
         """Transcribe each file in turn, updating the table after each; a bad file fails alone.
@@ -76,7 +77,7 @@ class BatchCallbacks:
             problem = t("msg_too_many_files", lang, count=len(files), max=settings.max_batch_files)
         if problem is None:
             try:
-                options = self.service.options(hotwords, itn, language, engine=engine or None)
+                options = self.service.options(hotwords, itn, language, engine=engine or None, speakers=speakers)
             except Exception as e:
                 problem = failure_text(e, lang)
         if problem is not None:
@@ -121,7 +122,8 @@ class BatchCallbacks:
         if results.failed:
             lines = [f"{name}\t{reason}" for name, reason in results.failed]
             extra.append(("failed.txt", t("zip_failed_list", lang) + "\n" + "\n".join(lines) + "\n"))
-        write_transcripts_zip(path, [(safe_stem(name), tr) for name, tr in results.done], fmt, extra)
+        done = [(safe_stem(name), tr, writers.DocumentInfo(title=name)) for name, tr in results.done]
+        write_transcripts_zip(path, done, fmt, extra)
         return path
 
     def batch_format_changed(self, results: BatchResults | None, fmt: str, lang: str) -> Any:
@@ -152,7 +154,7 @@ def create_batch(ctx: PageContext) -> BatchTab:
                 )
                 ctx.uploads.append(files)
                 gr.Markdown(ui("batch_hint"), elem_classes="hint")
-                options = option_widgets(ctx.service, "batch")
+                options = option_widgets(ctx.service, "batch", speakers=True)
                 fmt = gr.Dropdown(
                     [(f.upper(), f) for f in writers.FORMATS],
                     value="txt",
@@ -175,7 +177,7 @@ def create_batch(ctx: PageContext) -> BatchTab:
         results = gr.State(BatchResults())
         outputs = [status, table, zip_button, results]
         # progress (and the queue position) on the status line: the table stays visible, filling in file by file
-        inputs = [files, *options.inputs(), fmt, ctx.lang, options.engine]
+        inputs = [files, *options.inputs(), fmt, ctx.lang, options.engine, options.speakers]
         inference(start.click, callbacks.batch_run, inputs, outputs, show_progress_on=[status])
         fmt.change(callbacks.batch_format_changed, [results, fmt, ctx.lang], zip_button, show_progress="hidden")
     return BatchTab(tab, files, options, fmt, start, status, table, zip_button, results, callbacks)

@@ -15,9 +15,20 @@ from ...helpers import format_duration, safe_stem
 from ...history import EXPORT_FORMATS, Page, Record
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
+from ...speakers import default_name, speaker_list
 from ..components import Downloads, download_buttons, download_updates, info, segments_table, warn
 from ..context import PageContext
-from ..format import ENGINE_LABELS, esc, fmt_time, preview, segments_frame, stored_error, strip_name, warn_status
+from ..format import (
+    ENGINE_LABELS,
+    esc,
+    failure_text,
+    fmt_time,
+    preview,
+    segments_frame,
+    stored_error,
+    strip_name,
+    warn_status,
+)
 
 TAB_KEY = "tab_history"
 HISTORY_PAGE_SIZE = 20
@@ -44,7 +55,13 @@ def page_line(result: Page, page: int, lang: str) -> str:
 
 
 def parse_filters(
-    query: str, date_from: str | None, date_to: str | None, engine: str, source: str, status: str
+    query: str,
+    date_from: str | None,
+    date_to: str | None,
+    engine: str,
+    source: str,
+    status: str,
+    speaker: str | None = None,
 ) -> dict[str, Any]:
     """search() keyword arguments from the filter controls; raises ValueError for a date it cannot read."""
 
@@ -63,7 +80,24 @@ def parse_filters(
         "engine": engine or None,
         "source": (source or "").strip() or None,
         "status": status or None,
+        "speaker": (speaker or "").strip() or None,
     }
+
+
+FILTER_COUNT = 6  # query, date from, date to, engine, source, status; the speaker filter comes after the language
+
+
+def split_args(args: tuple[Any, ...]) -> tuple[list[Any], Any, str]:
+    """A search's inputs: the six filters, the page number, the page language, then (optionally) the speaker
+    filter, which joins the filters."""
+    filters = [*args[:FILTER_COUNT], *args[FILTER_COUNT + 2 : FILTER_COUNT + 3]]
+    return filters, args[FILTER_COUNT], args[FILTER_COUNT + 1]
+
+
+def speaker_frame(rec: Record | None, lang: str) -> pd.DataFrame:
+    """The rename table of a record: label, display name."""
+    rows = [[s["label"], s["name"]] for s in (speaker_list(rec.transcript()) if rec is not None else [])]
+    return pd.DataFrame(rows, columns=[t("col_label", lang), t("col_name", lang)])
 
 
 def _days(value: Any) -> float | None:
@@ -104,12 +138,13 @@ class HistoryCallbacks:
         status: str,
         page: int,
         lang: str,
+        speaker: str | None = None,
     ) -> list[Any]:
         """One page of the history table: [table, page line, page number, previous button, next button]."""
         lang = lang_of(lang)
         page = max(1, int(page or 1))
         try:
-            filters = parse_filters(query, date_from, date_to, engine, source, status)
+            filters = parse_filters(query, date_from, date_to, engine, source, status, speaker)
             result = self._search(filters, page)
             if not result.records and page > 1:  # the last page emptied by a delete: step back
                 page = page_count(result.total)
@@ -135,18 +170,25 @@ class HistoryCallbacks:
             offset=(page - 1) * HISTORY_PAGE_SIZE,
         )
 
+    def _page_of(self, filters: list[Any], page: int, lang: str) -> list[Any]:
+        return self.history_page(*filters[:FILTER_COUNT], page, lang, *filters[FILTER_COUNT:])
+
     def history_first(self, *args: Any) -> list[Any]:
         """Search from page 1 (new search or filters)."""
-        *filters, _page, lang = args
-        return self.history_page(*filters, 1, lang)
+        filters, _page, lang = split_args(args)
+        return self._page_of(filters, 1, lang)
 
     def history_prev(self, *args: Any) -> list[Any]:
-        *filters, page, lang = args
-        return self.history_page(*filters, max(1, int(page or 1) - 1), lang)
+        filters, page, lang = split_args(args)
+        return self._page_of(filters, max(1, int(page or 1) - 1), lang)
 
     def history_next(self, *args: Any) -> list[Any]:
-        *filters, page, lang = args
-        return self.history_page(*filters, int(page or 1) + 1, lang)
+        filters, page, lang = split_args(args)
+        return self._page_of(filters, int(page or 1) + 1, lang)
+
+    def speaker_filter_choices(self) -> Any:
+        """The speaker filter offers every name given in the history (refreshed when the tab opens)."""
+        return gr.update(choices=[(ui("filter_all"), ""), *((n, n) for n in self.service.speaker_names())])
 
     @staticmethod
     def last_7_days() -> tuple[str, str]:
@@ -154,13 +196,13 @@ class HistoryCallbacks:
         return (today - timedelta(days=7)).isoformat(), today.isoformat()
 
     @staticmethod
-    def clear_filters() -> tuple[str, None, None, str, str, str]:
-        return "", None, None, "", "", ""
+    def clear_filters() -> tuple[str, None, None, str, str, str, str]:
+        return "", None, None, "", "", "", ""
 
     # ------------------------------------------------------------------ one record
 
     def detail_values(self, rec: Record | None, lang: str) -> list[Any]:
-        """The selected record: [summary, text, segments, audio, 4 downloads, selected id, delete button]."""
+        """The selected record: [summary, text, segments, audio, a download per format, selected id, delete button]."""
         if rec is None:
             empty = [t("hist_detail_idle", lang), "", segments_frame(None, lang), gr.update(value=None, visible=False)]
             return [*empty, *download_updates(None), None, gr.update(interactive=False)]
@@ -182,6 +224,35 @@ class HistoryCallbacks:
             audio = gr.update(value=str(copy), visible=True)
         segments = segments_frame(rec.transcript(), lang)
         return [summary, rec.text, segments, audio, *downloads, rec.id, gr.update(interactive=True)]
+
+    def speaker_values(self, selected: int | None, lang: str) -> list[Any]:
+        """The rename panel of the selected record: [its speakers table, hint, save button]."""
+        lang = lang_of(lang)
+        rec = self.service.get(int(selected)) if selected is not None else None
+        has = rec is not None and bool(speaker_list(rec.transcript()))
+        hint = t("hist_speakers_hint", lang) if has else (t("hist_speakers_none", lang) if rec else "")
+        return [gr.update(value=speaker_frame(rec, lang), visible=has), hint, gr.update(visible=has)]
+
+    def speakers_save(self, selected: int | None, table: Any, lang: str) -> list[Any]:
+        """Rename the selected record's speakers from the edited table; returns the detail outputs (its sentences
+        and downloads use the names at once)."""
+        lang = lang_of(lang)
+        if selected is None:
+            warn(t("msg_select_first", lang), lang)
+            return self.detail_values(None, lang)
+        rows = table.values.tolist() if isinstance(table, pd.DataFrame) else list(table or [])
+        names = {str(row[0]): "" if row[1] is None else str(row[1]) for row in rows if row and row[0]}
+        rec = self.service.get(int(selected))
+        if rec is not None:  # a typed name equal to the default is no name
+            defaults = {s["label"]: default_name(s["label"], rec.language) for s in speaker_list(rec.transcript())}
+            names = {k: ("" if v.strip() == defaults.get(k) else v) for k, v in names.items()}
+        try:
+            rec = self.service.rename_speakers(int(selected), names)
+        except Exception as e:  # a vanished record or a label it does not have: a message, not a crash
+            warn(failure_text(e, lang), lang)
+            return self.detail_values(self.service.get(int(selected)), lang)
+        info(t("msg_speakers_saved", lang), lang)
+        return self.detail_values(rec, lang)
 
     def detail_summary(self, rec: Record, lang: str) -> str:
         return t(
@@ -224,7 +295,7 @@ class HistoryCallbacks:
 
     def history_export(self, fmt: str, *args: Any) -> Any:
         """Every record the current search and filters find, as one file (JSON, CSV or a zip)."""
-        *filter_values, lang = args
+        filter_values, lang = [*args[:FILTER_COUNT], *args[FILTER_COUNT + 1 :]], args[FILTER_COUNT]
         lang = lang_of(lang)
         try:
             filters = parse_filters(*filter_values)
@@ -312,6 +383,14 @@ def create_history(ctx: PageContext) -> HistoryTab:
                 label=ui("hist_status"),
                 elem_id="history-status",
             )
+            speaker = gr.Dropdown(
+                [(ui("filter_all"), "")],
+                value="",
+                label=ui("hist_speaker"),
+                info=ui("hist_speaker_info"),
+                allow_custom_value=True,
+                elem_id="history-speaker",
+            )
             with gr.Column(min_width=160):
                 search = gr.Button(ui("hist_search_btn"), variant="primary", elem_id="history-search")
                 with gr.Row():
@@ -346,6 +425,18 @@ def create_history(ctx: PageContext) -> HistoryTab:
                     elem_id="history-text",
                 )
                 segments = segments_table("history-segments", max_height=300)
+                speakers_md = gr.Markdown("", elem_id="history-speakers-hint", elem_classes="hint")
+                speakers = gr.Dataframe(
+                    speaker_frame(None, "en"),
+                    label=ui("hist_speakers"),
+                    interactive=True,
+                    static_columns=[0],
+                    visible=False,
+                    elem_id="history-speakers",
+                )
+                speakers_save = gr.Button(
+                    ui("hist_speakers_save"), size="sm", visible=False, elem_id="history-speakers-save"
+                )
             with gr.Column(scale=2):
                 audio = gr.Audio(
                     label=ui("hist_audio"), type="filepath", interactive=False, visible=False, buttons=["download"]
@@ -380,27 +471,37 @@ def create_history(ctx: PageContext) -> HistoryTab:
 
         filters = [query, date_from, date_to, engine, source, status]
         lang = ctx.lang
-        search_inputs = [*filters, page, lang]
+        search_inputs = [*filters, page, lang, speaker]
         page_outputs = [table, page_md, page, prev_btn, next_btn]
         detail_outputs = [detail_md, detail_text, segments, audio, *downloads, selected, delete]
 
-        for trigger in (search.click, query.submit, engine.input, status.input, source.input, tab.select):
+        triggers = (search.click, query.submit, engine.input, status.input, source.input, speaker.input, tab.select)
+        for trigger in triggers:
             trigger(callbacks.history_first, search_inputs, page_outputs, show_progress="minimal")
+        tab.select(callbacks.speaker_filter_choices, None, speaker, queue=False)
+        speaker_outputs = [speakers, speakers_md, speakers_save]
         prev_btn.click(callbacks.history_prev, search_inputs, page_outputs, show_progress="minimal")
         next_btn.click(callbacks.history_next, search_inputs, page_outputs, show_progress="minimal")
         last7.click(callbacks.last_7_days, None, [date_from, date_to], queue=False).then(
             callbacks.history_first, search_inputs, page_outputs
         )
-        clear.click(callbacks.clear_filters, None, filters, queue=False).then(
+        clear.click(callbacks.clear_filters, None, [*filters, speaker], queue=False).then(
             callbacks.history_first, search_inputs, page_outputs
         )
-        table.select(callbacks.history_select, [lang], detail_outputs, show_progress="minimal")
+        table.select(callbacks.history_select, [lang], detail_outputs, show_progress="minimal").then(
+            callbacks.speaker_values, [selected, lang], speaker_outputs, queue=False
+        )
+        speakers_save.click(callbacks.speakers_save, [selected, speakers, lang], detail_outputs).then(
+            callbacks.speaker_values, [selected, lang], speaker_outputs, queue=False
+        ).then(callbacks.history_page, [*filters, page, lang, speaker], page_outputs).then(
+            callbacks.speaker_filter_choices, None, speaker, queue=False
+        )
         delete.click(callbacks.history_delete_ask, [selected, lang], confirm_row)
         cancel.click(lambda: gr.update(visible=False), None, confirm_row, queue=False)
         confirm.click(callbacks.history_delete, [selected, lang], [confirm_row, *detail_outputs]).then(
-            callbacks.history_page, [*filters, page, lang], page_outputs
-        )
-        export.click(callbacks.history_export, [export_fmt, *filters, lang], export_file)
+            callbacks.history_page, [*filters, page, lang, speaker], page_outputs
+        ).then(callbacks.speaker_values, [selected, lang], speaker_outputs, queue=False)
+        export.click(callbacks.history_export, [export_fmt, *filters, lang, speaker], export_file)
         purge.click(callbacks.history_purge_ask, [days, lang], [purge_row, purge_md])
         purge_no.click(lambda: gr.update(visible=False), None, purge_row, queue=False)
         purge_yes.click(callbacks.history_purge, [days, lang], purge_row).then(

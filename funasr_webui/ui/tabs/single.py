@@ -46,11 +46,12 @@ class SingleCallbacks:
         language: str,
         lang: str,
         engine: str = "",
+        speakers: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
         """Start: shows an earlier result of the same file with the same settings instead of redoing it.
-        `engine`: the model selector's choice ("": the default engine)."""
-        return self._single(file, hotwords, itn, language, lang, engine, False, progress)
+        `engine`: the model selector's choice ("": the default engine); `speakers`: "" (off), "auto" or N."""
+        return self._single(file, hotwords, itn, language, lang, engine, speakers, False, progress)
 
     def single_rerun(
         self,
@@ -60,9 +61,10 @@ class SingleCallbacks:
         language: str,
         lang: str,
         engine: str = "",
+        speakers: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
-        return self._single(file, hotwords, itn, language, lang, engine, True, progress)
+        return self._single(file, hotwords, itn, language, lang, engine, speakers, True, progress)
 
     def _single(
         self,
@@ -72,6 +74,7 @@ class SingleCallbacks:
         language: str,
         lang: str,
         engine: str,
+        speakers: str,
         force: bool,
         progress: Any,
     ) -> list[Any]:
@@ -82,7 +85,7 @@ class SingleCallbacks:
             return [*empty_result(lang, warn_status(t("msg_no_file", lang))), hide_rerun]
         path = Path(file)
         try:
-            options = self.service.options(hotwords, itn, language, engine=engine or None)
+            options = self.service.options(hotwords, itn, language, engine=engine or None, speakers=speakers)
             earlier = None if force else self.service.previous(path, options)
             if earlier is not None:
                 status = "ℹ " + t("msg_previous", lang, when=fmt_time(earlier.created_at))
@@ -115,12 +118,12 @@ def create_single(ctx: PageContext) -> SingleTab:
                 file = gr.File(label=ui("upload"), type="filepath", height=150, elem_id="single-file")
                 ctx.uploads.append(file)
                 gr.Markdown(ui("upload_hint"), elem_classes="hint")
-                options = option_widgets(ctx.service, "single")
+                options = option_widgets(ctx.service, "single", speakers=True)
                 start = gr.Button(ui("start"), variant="primary", elem_id="single-start")
                 rerun = gr.Button(ui("rerun"), visible=False, elem_id="single-rerun")
             with gr.Column(scale=3):
                 view = result_view("single", "status_single_idle")
-        inputs = [file, *options.inputs(), ctx.lang, options.engine]
+        inputs = [file, *options.inputs(), ctx.lang, options.engine, options.speakers]
         outputs = [*view.outputs(), rerun]
         inference(start.click, callbacks.single_start, inputs, outputs)
         inference(rerun.click, callbacks.single_rerun, inputs, outputs)

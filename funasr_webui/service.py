@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from .errors import UserError
 from .history import HistoryError, HistoryStore, Page, Record, audio_hash, settings_key
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
+from .qa.rules import Hit
+from .qa.service import QaService
 from .settings import Settings
 from .transcript import Transcript
 
@@ -33,6 +35,7 @@ class Outcome:
     transcript: Transcript
     record_id: int | None  # None when saving failed (the transcript is still the user's)
     save_error: str | None = None
+    flags: list[Hit] = field(default_factory=list)  # what the quality rules found (saved with the record)
 
 
 class TranscriptionService:
@@ -43,6 +46,8 @@ class TranscriptionService:
         # One LiveTranscriber for all dictations (the models are shared, one call at a time under the pipeline's
         # lock); each dictation has its own LiveState.
         self.live = LiveTranscriber(pipeline)
+        # Quality rules: every transcript is checked when it is saved (_save), whichever entry point made it.
+        self.qa = QaService(history, pipeline.itn)
 
     def options(
         self, hotwords: str | list[str] | None = None, itn: bool | None = None, language: str | None = None
@@ -57,8 +62,9 @@ class TranscriptionService:
                 language = None  # Paraformer handles Mandarin with English words: nothing to select
             else:
                 raise UserError("bad_language", language=language, engine=engine.name)
+        words = parse_hotwords(hotwords, self.settings.max_hotwords)
         return TranscribeOptions(
-            hotwords=parse_hotwords(hotwords, self.settings.max_hotwords),
+            hotwords=self.qa.hotwords(words, self.settings.max_hotwords),  # + the rules' phrases, when switched on
             itn=self.settings.itn if itn is None else itn,
             language=language,
         )
@@ -179,15 +185,22 @@ class TranscriptionService:
         job: int | None = None,
     ) -> Outcome:
         # key: the settings as asked for (language "auto"), so a repeat request finds this record
+        hits = self.qa.check(transcript)  # None: no active rules
         try:
             record_id = self.history.add(
-                transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key, job=job
+                transcript,
+                source=source,
+                audio_hash=digest,
+                audio_path=audio_path,
+                settings_key=key,
+                job=job,
+                hits=hits,
             )
-            return Outcome(transcript, record_id)
+            return Outcome(transcript, record_id, flags=hits or [])
         except (HistoryError, OSError) as e:  # full disk, read-only file: the user still gets the text
             log.error("could not save transcript to history: %s", e)
             self.cancel_job(job)  # not interrupted: the user has the text
-            return Outcome(transcript, None, save_error=f"not saved to history: {e}")
+            return Outcome(transcript, None, save_error=f"not saved to history: {e}", flags=hits or [])
 
     def _save_failure(
         self,

@@ -531,7 +531,7 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
 
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         # Every column as it was; migration 4 appends error_code, unknown (NULL) for these records.
         assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
@@ -615,7 +615,7 @@ def test_migration_from_v3_adds_error_codes_and_keeps_every_record(tmp_path: Pat
 
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
         assert schema_names(conn, "index") == indexes_before and schema_names(conn, "trigger") == triggers_before

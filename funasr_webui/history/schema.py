@@ -1,6 +1,6 @@
 """The database's tables and how a file of any older schema version is brought up to this one.
 
-Layout (schema version 4):
+Layout (schema version 5):
 - ``records``: one small row per transcription (metadata, status, error and its code). Kept lean so filter scans,
   counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
@@ -15,6 +15,8 @@ Layout (schema version 4):
   is written (the job row is deleted in the record's own transaction). A job whose owner process is gone
   (killed, crashed, power cut) becomes an ``interrupted`` record the next time a store opens the file.
   Records never hold a half-done transcription, so searches, lists, stats and exports need no extra filter.
+- ``qa_rules``, ``qa_hits``, ``qa_checked``, ``qa_settings``: quality rules, what they found on each record
+  (deleted with it), which records were checked and when, and the QA switches (see qa.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .search import grams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each migration takes the schema from version i to i + 1 inside one transaction. Append only;
 # never edit a released one, never drop user data.
@@ -190,7 +192,55 @@ def _migrate_4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE records ADD COLUMN error_code TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
+_QA_TABLES = [
+    """CREATE TABLE qa_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('forbidden', 'required')),
+        phrases TEXT NOT NULL,                 -- JSON list of strings
+        window_from REAL,                      -- within_s; NULL: the whole call
+        window_to REAL,
+        speaker INTEGER,                       -- speaker position (1 = first voice); NULL: anyone
+        enabled INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE qa_hits (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+        rule_id INTEGER,                       -- no foreign key: a deleted rule's hits stay until re-checked
+        rule TEXT NOT NULL,                    -- the rule's name when checked
+        kind TEXT NOT NULL,                    -- 'forbidden' (a phrase said) or 'missing' (a required one not said)
+        phrase TEXT NOT NULL DEFAULT '',
+        start_s REAL,
+        end_s REAL,
+        text TEXT NOT NULL DEFAULT '',         -- the sentence
+        segment INTEGER,                       -- its index in the record's segments
+        speaker TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX qa_hits_record ON qa_hits(record_id)",
+    "CREATE INDEX qa_hits_rule ON qa_hits(rule, record_id)",
+    """CREATE TABLE qa_checked (
+        record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+        checked_at TEXT NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE TABLE qa_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+
+
+def _migrate_5(conn: sqlite3.Connection) -> None:
+    """Quality rules and their hits (call-centre checks). New tables only: existing rows are not touched."""
+    for sql in _QA_TABLES:
+        conn.execute(sql)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_1,
+    _migrate_2,
+    _migrate_3,
+    _migrate_4,
+    _migrate_5,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

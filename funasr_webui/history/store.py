@@ -298,6 +298,12 @@ class HistoryStore:
             return records.fetch(conn, [rid], self.audio_dir)[0] if rid is not None else None
 
     @guarded
+    def status_of(self, audio_hash: str, key: str) -> str | None:
+        """The status of the newest record of this audio content with this settings key, or None."""
+        with self._read() as conn:
+            return records.newest_status(conn, audio_hash, key)
+
+    @guarded
     def search(
         self,
         q: str = "",

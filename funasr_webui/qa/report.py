@@ -68,3 +68,10 @@ def render_report(items: Sequence[Located], fmt: str) -> bytes:
     if fmt not in writers:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(REPORT_FORMATS)}")
     return writers[fmt](items)
+
+
+def json_with_flags(json_text: str, flags: Sequence) -> str:
+    """A transcript's JSON (writers.JsonWriter) with what the quality rules found, as the API answers it."""
+    data = json.loads(json_text)
+    data["flags"] = [h.to_dict() for h in flags]
+    return json.dumps(data, ensure_ascii=False, indent=2)

@@ -21,7 +21,7 @@ router = APIRouter(
     prefix="/api/v1", tags=["history"], dependencies=[Depends(require_api_auth)], responses=ERROR_RESPONSES
 )
 
-HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status")
+HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status", "flagged", "rule")
 EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 
@@ -48,6 +48,8 @@ class HistoryFilters:
         Literal["done", "failed", "interrupted"] | None,
         Query(description="interrupted: cut short by a server stop (crash, kill, power cut) before it finished"),
     ] = None
+    flagged: Annotated[bool, Query(description="only records a quality rule found something on")] = False
+    rule: Annotated[str | None, Query(max_length=100, description="only records with a hit of this rule")] = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,8 @@ class HistoryFilters:
             "engine": self.engine or None,
             "source": self.source or None,
             "status": self.status,
+            "flagged": self.flagged,
+            "rule": self.rule or None,
         }
 
 
@@ -77,8 +81,9 @@ def list_history(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
     page = service.search(filters.q, **filters.as_kwargs(), limit=limit, offset=offset)
+    hits = service.qa.hits(r.id for r in page.records)
     return {
-        "items": [_summary(r) for r in page.records],
+        "items": [{**_summary(r), "flags": [h.to_dict() for h in hits.get(r.id, [])]} for r in page.records],
         "total": page.total,
         "total_exact": page.total_exact,
         "limit": page.limit,
@@ -136,7 +141,8 @@ def get_history(
 ) -> Response:
     record = _record(service, record_id)
     if response_format == "json":
-        return JSONResponse(record.to_dict())
+        flags = service.qa.hits([record.id]).get(record.id, [])
+        return JSONResponse({**record.to_dict(), "flags": [h.to_dict() for h in flags]})
     return text_response(record.transcript(), response_format, record.id)
 
 

@@ -25,7 +25,13 @@ def check_engine(requested: str | None, service: TranscriptionService) -> None:
 
 
 def native_json(outcome: Outcome, name: str) -> dict[str, Any]:
-    return {"id": outcome.record_id, "name": name, **outcome.transcript.to_dict(), "warning": outcome.save_error}
+    return {
+        "id": outcome.record_id,
+        "name": name,
+        **outcome.transcript.to_dict(),
+        "warning": outcome.save_error,
+        "flags": [h.to_dict() for h in outcome.flags],  # what the quality rules found (empty: nothing, or no rules)
+    }
 
 
 @router.post(

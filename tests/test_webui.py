@@ -488,10 +488,10 @@ def test_language_switch_relabels_the_tables(header):
     seg = segments_frame(transcript("你好"), "en")
     out = header.on_language("zh", seg, seg, pd.DataFrame(), pd.DataFrame(columns=history_headers("en")), seg, "")
     lang, engine_line, notice, *tabs_and_tables, redraw = out
-    tabs, tables, system = tabs_and_tables[:5], tabs_and_tables[5:10], tabs_and_tables[10]
+    tabs, tables, system = tabs_and_tables[:6], tabs_and_tables[6:11], tabs_and_tables[11]
     assert redraw is False and header.on_language("en", *tables, REDRAW_MARK)[-1] is True
     assert lang == "zh" and "识别引擎" in engine_line
-    assert [tab["label"] for tab in tabs] == ["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"]
+    assert [tab["label"] for tab in tabs] == ["单文件识别", "批量处理", "实时录音", "历史记录", "质检", "系统信息"]
     assert list(tables[0].columns) == ["开始", "结束", "文本"] and tables[0].iloc[0, 2] == "你好"
     assert list(tables[3].columns)[1] == "时间"
     assert list(system.columns) == ["项目", "值"]

@@ -13,10 +13,11 @@ import pandas as pd
 from ...helpers import format_duration, safe_stem
 from ...history import EXPORT_FORMATS, Page, Record
 from ...i18n import lang_of, t, ui
+from ...qa import Hit
 from ...service import TranscriptionService
 from ..components import Downloads, download_buttons, download_updates, info, segments_table, warn
 from ..context import PageContext
-from ..format import esc, fmt_time, preview, segments_frame, stored_error, strip_name, warn_status
+from ..format import esc, fmt_time, fmt_timestamp, preview, segments_frame, stored_error, strip_name, warn_status
 
 TAB_KEY = "tab_history"
 HISTORY_PAGE_SIZE = 20
@@ -42,8 +43,11 @@ def page_line(result: Page, page: int, lang: str) -> str:
     return t("hist_page", lang, page=page, pages=page_count(result.total), total=result.total)
 
 
+FLAGGED = "__flagged__"  # the quality-check filter's "any rule" choice (otherwise its value is a rule's name)
+
+
 def parse_filters(
-    query: str, date_from: str | None, date_to: str | None, engine: str, source: str, status: str
+    query: str, date_from: str | None, date_to: str | None, engine: str, source: str, status: str, qa: str = ""
 ) -> dict[str, Any]:
     """search() keyword arguments from the filter controls; raises ValueError for a date it cannot read."""
 
@@ -62,6 +66,8 @@ def parse_filters(
         "engine": engine or None,
         "source": (source or "").strip() or None,
         "status": status or None,
+        "flagged": qa == FLAGGED,
+        "rule": qa if qa and qa != FLAGGED else None,
     }
 
 
@@ -74,7 +80,7 @@ def _days(value: Any) -> float | None:
 
 
 class HistoryCallbacks:
-    """The tab's callbacks. Filter values come as query, date from, date to, engine, source, status."""
+    """The tab's callbacks. Filter values come as query, date from, date to, engine, source, status, QA."""
 
     def __init__(self, service: TranscriptionService, downloads: Downloads | None = None) -> None:
         self.service = service
@@ -101,6 +107,7 @@ class HistoryCallbacks:
         engine: str,
         source: str,
         status: str,
+        qa: str,
         page: int,
         lang: str,
     ) -> list[Any]:
@@ -108,7 +115,7 @@ class HistoryCallbacks:
         lang = lang_of(lang)
         page = max(1, int(page or 1))
         try:
-            filters = parse_filters(query, date_from, date_to, engine, source, status)
+            filters = parse_filters(query, date_from, date_to, engine, source, status, qa)
             result = self._search(filters, page)
             if not result.records and page > 1:  # the last page emptied by a delete: step back
                 page = page_count(result.total)
@@ -153,8 +160,15 @@ class HistoryCallbacks:
         return (today - timedelta(days=7)).isoformat(), today.isoformat()
 
     @staticmethod
-    def clear_filters() -> tuple[str, None, None, str, str, str]:
-        return "", None, None, "", "", ""
+    def clear_filters() -> tuple[str, None, None, str, str, str, str]:
+        return "", None, None, "", "", "", ""
+
+    def qa_choices(self, lang: str) -> Any:
+        """The quality-check filter: all, any rule, or one rule (the rules change on the QA tab)."""
+        lang = lang_of(lang)
+        names = self.service.qa.rule_names()
+        choices = [(t("filter_all", lang), ""), (t("hist_qa_flagged", lang), FLAGGED), *[(n, n) for n in names]]
+        return gr.update(choices=choices)
 
     # ------------------------------------------------------------------ one record
 
@@ -164,6 +178,9 @@ class HistoryCallbacks:
             empty = [t("hist_detail_idle", lang), "", segments_frame(None, lang), gr.update(value=None, visible=False)]
             return [*empty, *download_updates(None), None, gr.update(interactive=False)]
         summary = self.detail_summary(rec, lang)
+        hits = self.service.qa.hits([rec.id]).get(rec.id, [])
+        if hits:
+            summary += "\n\n" + hits_markdown(hits, lang)
         if rec.status != "done":
             if rec.status == "interrupted":
                 problem = t("msg_record_interrupted", lang)
@@ -179,7 +196,7 @@ class HistoryCallbacks:
             copy = self.downloads.request_dir() / f"{safe_stem(rec.source, 'recording')}{rec.audio_file.suffix}"
             shutil.copyfile(rec.audio_file, copy)
             audio = gr.update(value=str(copy), visible=True)
-        segments = segments_frame(rec.transcript(), lang)
+        segments = highlight_hits(segments_frame(rec.transcript(), lang), hits)
         return [summary, rec.text, segments, audio, *downloads, rec.id, gr.update(interactive=True)]
 
     def detail_summary(self, rec: Record, lang: str) -> str:
@@ -261,6 +278,34 @@ class HistoryCallbacks:
         return gr.update(visible=False)
 
 
+def hits_markdown(hits: list[Hit], lang: str) -> str:
+    """One line for the History tab's detail: each hit with its time."""
+    parts = []
+    for h in hits:
+        when = f" {fmt_timestamp(h.start)}" if h.start is not None and h.kind == "forbidden" else ""
+        parts.append(f"⚑ {esc(h.rule)} ({t(f'qa_kind_{h.kind}', lang)}: {esc(preview(h.phrase, 40))}{when})")
+    return t("hist_qa_line", lang, hits=" · ".join(parts))
+
+
+def highlight_hits(frame: pd.DataFrame, hits: list[Hit]) -> pd.DataFrame:
+    """The sentence table with each sentence a quality rule flagged marked: ⚑ rule, the phrase in 【】."""
+    by_segment: dict[int, list[Hit]] = {}
+    for h in hits:
+        if h.segment is not None and 0 <= h.segment < len(frame):
+            by_segment.setdefault(h.segment, []).append(h)
+    if not by_segment:
+        return frame
+    frame = frame.copy()
+    col = frame.columns[-1]  # the text
+    for i, seg_hits in by_segment.items():
+        text = str(frame.iat[i, frame.columns.get_loc(col)])
+        for phrase in {h.phrase for h in seg_hits}:
+            text = text.replace(phrase, f"【{phrase}】")
+        rules = ", ".join(sorted({h.rule for h in seg_hits}))
+        frame.iat[i, frame.columns.get_loc(col)] = f"⚑ {rules}: {text}"
+    return frame
+
+
 # --------------------------------------------------------------------------- layout
 
 
@@ -310,6 +355,12 @@ def create_history(ctx: PageContext) -> HistoryTab:
                 value="",
                 label=ui("hist_status"),
                 elem_id="history-status",
+            )
+            qa_filter = gr.Dropdown(
+                [(ui("filter_all"), ""), (ui("hist_qa_flagged"), FLAGGED)],
+                value="",
+                label=ui("hist_qa"),
+                elem_id="history-qa",
             )
             with gr.Column(min_width=160):
                 search = gr.Button(ui("hist_search_btn"), variant="primary", elem_id="history-search")
@@ -377,14 +428,23 @@ def create_history(ctx: PageContext) -> HistoryTab:
                         purge_yes = gr.Button(ui("confirm_delete"), variant="stop", size="sm")
                         purge_no = gr.Button(ui("cancel"), size="sm")
 
-        filters = [query, date_from, date_to, engine, source, status]
+        filters = [query, date_from, date_to, engine, source, status, qa_filter]
         lang = ctx.lang
         search_inputs = [*filters, page, lang]
         page_outputs = [table, page_md, page, prev_btn, next_btn]
         detail_outputs = [detail_md, detail_text, segments, audio, *downloads, selected, delete]
 
-        for trigger in (search.click, query.submit, engine.input, status.input, source.input, tab.select):
+        for trigger in (
+            search.click,
+            query.submit,
+            engine.input,
+            status.input,
+            source.input,
+            qa_filter.input,
+            tab.select,
+        ):
             trigger(callbacks.history_first, search_inputs, page_outputs, show_progress="minimal")
+        tab.select(callbacks.qa_choices, [lang], qa_filter, show_progress="hidden")
         prev_btn.click(callbacks.history_prev, search_inputs, page_outputs, show_progress="minimal")
         next_btn.click(callbacks.history_next, search_inputs, page_outputs, show_progress="minimal")
         last7.click(callbacks.last_7_days, None, [date_from, date_to], queue=False).then(

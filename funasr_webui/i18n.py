@@ -386,9 +386,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "qa_delete": ("Delete rule", "删除规则"),
     "qa_import": ("Import rules (JSON)", "导入规则（JSON）"),
     "qa_import_info": (
-        'A list such as [{"name": "banned", "kind": "forbidden", "phrases": ["我不知道"]}]; rules of the same name '
+        'A list such as [{{"name": "banned", "kind": "forbidden", "phrases": ["我不知道"]}}]; rules of the same name '
         "are updated",
-        '形如 [{"name": "banned", "kind": "forbidden", "phrases": ["我不知道"]}] 的列表；同名规则会被更新',
+        '形如 [{{"name": "banned", "kind": "forbidden", "phrases": ["我不知道"]}}] 的列表；同名规则会被更新',
     ),
     "qa_export": ("Export rules", "导出规则"),
     "qa_hotwords": ("Pass the rules' phrases to the engine as hotwords", "把规则中的词语作为热词交给识别引擎"),

@@ -186,7 +186,8 @@ class Ingest:
 
 def run_ingest(args) -> int:
     """`python -m funasr_webui ingest DIR ...`: exit 0 when every file was done or skipped, 1 when any failed,
-    2 for bad options, 130 when stopped by Ctrl-C / SIGTERM (what was finished stays saved)."""
+    2 for bad options, 130 when a one-shot run is stopped by Ctrl-C / SIGTERM (what was finished stays saved;
+    --watch stopped that way exits 0, or 1 if a file failed)."""
     import signal
     import sys
 
@@ -248,9 +249,9 @@ def run_ingest(args) -> int:
                     say(f"left for the next run: {waiting} file(s) still being written")
                 break
             time.sleep(max(0.1, args.interval))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # --watch ends this way as a matter of course; a one-shot run was cut short
         say("stopped: finished files are saved; run again to do the rest")
-        code = 130
+        code = 0 if args.watch else 130
     print(ingest.result.summary(time.perf_counter() - started))
     if code == 0 and ingest.result.failed:
         code = 1

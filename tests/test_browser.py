@@ -21,6 +21,7 @@ from tests.helpers import job_owner, kill
 
 RECOGNITION_TIMEOUT_MS = 120_000  # a few seconds per clip here; generous for a busy CI machine
 TABS = ("single", "batch", "microphone", "history", "qa", "system")
+ZH_TABS = ["单文件识别", "批量处理", "实时录音", "历史记录", "质检", "系统信息"]
 
 pytestmark = pytest.mark.browser
 
@@ -199,7 +200,7 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     zh = session_factory("zh-CN")
     zh.open()
     tabs = zh.page.get_by_role("tab")
-    expect(tabs).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "质检", "系统信息"])
+    expect(tabs).to_have_text(ZH_TABS)
     expect(zh.page.locator("#engine-line")).to_contain_text("识别引擎")
     expect(zh.page.locator("#engine-notice")).to_contain_text("./run.sh download")
     expect(zh.page.locator("#single-start")).to_have_text("开始识别")
@@ -221,7 +222,8 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
 
     en = session_factory("en-US")
     en.open()
-    expect(en.page.get_by_role("tab")).to_have_text(["Single file", "Batch", "Microphone", "History", "Quality checks", "System"])
+    en_tabs = ["Single file", "Batch", "Microphone", "History", "Quality checks", "System"]
+    expect(en.page.get_by_role("tab")).to_have_text(en_tabs)
     expect(en.page.locator("#single-start")).to_have_text("Start")
     en.page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
     # the preview of the chosen file, once uploaded (Gradio writes its stem and extension as two spans: "asr_example
@@ -230,7 +232,7 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     expect(chosen).to_contain_text(re.compile(r"^\s*asr_example\s*\.wav\s*$"))
     # the switch changes the page at once, keeps what was chosen, and is remembered on the next visit
     en.page.locator("#lang-switch").get_by_text("中文").click()
-    expect(en.page.get_by_role("tab")).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "质检", "系统信息"])
+    expect(en.page.get_by_role("tab")).to_have_text(ZH_TABS)
     expect(en.page.locator("#single-start")).to_have_text("开始识别")
     expect(en.page.locator("#engine-line")).to_contain_text("识别引擎")
     expect(en.page.locator("#single-file")).to_contain_text("173.4 KB")  # the chosen file is still there

@@ -369,3 +369,54 @@ def test_a_second_request_waits_in_the_queue_and_sees_its_position(session_facto
         expect(s.page.locator("#single-status")).to_contain_text("saved in History", timeout=RECOGNITION_TIMEOUT_MS)
     expect(second.page.locator("#single-text textarea")).to_have_value(re.compile("语音识别"))
     first.assert_only_local_requests()
+
+
+def test_qa_tab_rule_transcribe_flagged_call_and_report(session_factory, shared_audio: Path, service):
+    """A supervisor adds a rule on the QA tab, a call is transcribed, the QA tab shows it flagged with the sentence,
+    the History tab filters by the rule and marks the sentence, and the report downloads."""
+    s = session_factory("en-US")
+    page = s.page
+    s.open()
+    s.tab(4)
+    expect(page.locator("#qa-rules")).to_contain_text("Name")
+    page.locator("#qa-name textarea, #qa-name input").first.fill("banned")
+    page.locator("#qa-phrases textarea").fill("语音识别\n你自己查")
+    page.locator("#qa-save").click()
+    expect(page.locator("#qa-rules")).to_contain_text("语音识别 / 你自己查")
+    page.locator("#qa-new").click()
+    page.locator("#qa-name textarea, #qa-name input").first.fill("greeting")
+    page.locator("#qa-kind").get_by_text("required", exact=True).click()
+    page.locator("#qa-phrases textarea").fill("您好")
+    page.locator("#qa-window textarea, #qa-window input").first.fill("0, 15")
+    page.locator("#qa-save").click()
+    expect(page.locator("#qa-rules")).to_contain_text("0, 15")
+    assert [r.name for r in service.qa.rules()] == ["banned", "greeting"]
+
+    s.tab(0)
+    page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
+    page.locator("#single-start").click()
+    expect(page.locator("#single-status")).to_contain_text("saved in History", timeout=RECOGNITION_TIMEOUT_MS)
+
+    s.tab(4)
+    expect(page.locator("#qa-summary")).to_contain_text("1 calls checked")
+    expect(page.locator("#qa-per-rule")).to_contain_text("banned")
+    expect(page.locator("#qa-flagged")).to_contain_text("asr_example.wav")
+    s.click_row("qa-flagged", "asr_example.wav")
+    expect(page.locator("#qa-hits")).to_contain_text("语音识别")
+    expect(page.locator("#qa-hits")).to_contain_text("missing")
+    s.shot("qa", docs=True)
+    with page.expect_download() as download:
+        page.locator("#qa-report").click()
+        page.locator("#qa-report-file a").first.click()
+    report = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert report.startswith("id,name,created_at,rule,kind,phrase,start,end,speaker,text")
+    assert "asr_example.wav" in report and "banned,forbidden,语音识别" in report and "greeting,missing" in report
+
+    s.tab(3)
+    page.locator("#history-qa input").click()
+    page.get_by_role("option", name="banned").click()
+    expect(page.locator("#history-table")).to_contain_text("asr_example.wav")
+    s.click_row("history-table", "asr_example.wav")
+    expect(page.locator("#history-detail")).to_contain_text("⚑ banned")
+    expect(page.locator("#history-segments")).to_contain_text("【语音识别】")
+    s.assert_only_local_requests()

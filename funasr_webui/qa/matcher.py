@@ -61,6 +61,7 @@ class _Prepared:
         self.segments = list(call.segments)
         self.norm = [normalize(s.text) for s in self.segments]
         self.raw = normalize(call.raw_text)
+        self.joined = "\n".join(self.norm)  # "\n" never occurs in normalized text: no match spans two sentences
         self.duration = float(call.duration) or (self.segments[-1].end if self.segments else 0.0)
         # each sentence's share of the whole text, to place a raw-text occurrence in a sentence
         self.starts: list[int] = []
@@ -78,6 +79,8 @@ class _Prepared:
         self.speaker_pos = {label: i + 1 for i, label in enumerate(order)}
 
     def occurrences(self, variants: list[str]) -> list[_Occurrence]:
+        if not any(v in self.joined for v in variants) and variants[0] not in self.raw:
+            return []  # the usual case, decided with one search over the whole call
         found: list[_Occurrence] = []
         for i, text in enumerate(self.norm):
             taken: list[tuple[int, int]] = []

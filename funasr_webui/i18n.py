@@ -447,6 +447,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The time window must be two numbers, from and to, e.g. 0, 15 or -30, 0.",
         "时间段应为两个数字（起, 止），例如 0, 15 或 -30, 0。",
     ),
+    "msg_qa_flagged": ("{count} quality hit(s): {rules}", "质检命中 {count} 处：{rules}"),
     "hist_qa": ("Quality checks", "质检"),
     "hist_qa_flagged": ("Flagged (any rule)", "被标记（任意规则）"),
     "hist_qa_line": ("**Quality checks:** {hits}", "**质检**：{hits}"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
@@ -89,7 +89,7 @@ class Located:
     record_id: int
     name: str  # the record's file name (source)
     created_at: str  # ISO UTC
-    hit: Hit = field(default_factory=lambda: Hit("", "", "", None, None))
+    hit: Hit
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.record_id, "name": self.name, "created_at": self.created_at, **self.hit.to_dict()}

@@ -99,48 +99,39 @@ def _number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else float(x)
 
 
-def _bad(detail_en: str, detail_zh: str, rule: str | None) -> UserError:
-    where = rule if rule is not None else "?"
-    return UserError("bad_rule", rule=where, detail=detail_en, detail_zh=detail_zh)
-
-
 def rule_from_dict(item: Any, index: int = 1) -> Rule:
-    """One rule from its JSON object; UserError("bad_rule") saying what is wrong and how to fix it."""
+    """One rule from its JSON object; a UserError (code "bad_rule" for clients) saying what is wrong and how to fix it."""
     if not isinstance(item, dict):
-        raise _bad("each rule must be a JSON object", "每条规则必须是 JSON 对象", f"#{index}")
+        raise UserError("rule_not_object", rule=f"#{index}")
     raw_name = item.get("name")
     name = raw_name.strip() if isinstance(raw_name, str) else ""
     label = name or f"#{index}"
     unknown = sorted(set(item) - _FIELDS)
     if unknown:
-        raise _bad(f"unknown field {unknown[0]!r}", f"未知字段 {unknown[0]!r}", label)
+        raise UserError("rule_unknown_field", rule=label, field=unknown[0])
     if not name:
-        raise _bad("it needs a name", "缺少名称 name", label)
+        raise UserError("rule_no_name", rule=label)
     if len(name) > MAX_NAME_CHARS:
-        raise _bad(f"the name is over {MAX_NAME_CHARS} characters", f"名称超过 {MAX_NAME_CHARS} 个字符", label[:20])
+        raise UserError("rule_name_too_long", rule=label[:20], limit=MAX_NAME_CHARS)
     kind = item.get("kind")
     if kind not in KINDS:
-        raise _bad(
-            f"unknown kind {kind!r} (use 'forbidden' or 'required')",
-            f"未知类型 {kind!r}（应为 forbidden 或 required）",
-            label,
-        )
+        raise UserError("rule_bad_kind", rule=label, kind=str(kind))
     phrases = item.get("phrases")
     if isinstance(phrases, str):
         phrases = [phrases]
     if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
-        raise _bad("phrases must be a list of words", "phrases 必须是词语列表", label)
+        raise UserError("rule_bad_phrases", rule=label)
     cleaned: list[str] = []
     for p in phrases:
         p = " ".join(p.split())
         if p and p not in cleaned:
             cleaned.append(p)
     if not cleaned or not any(_has_letters(p) for p in cleaned):
-        raise _bad("phrases is empty (give at least one word)", "phrases 为空（至少填写一个词）", label)
+        raise UserError("rule_no_phrases", rule=label)
     if len(cleaned) > MAX_PHRASES:
-        raise _bad(f"more than {MAX_PHRASES} phrases", f"词语超过 {MAX_PHRASES} 个", label)
+        raise UserError("rule_too_many_phrases", rule=label, limit=MAX_PHRASES)
     if any(len(p) > MAX_PHRASE_CHARS for p in cleaned):
-        raise _bad(f"a phrase is over {MAX_PHRASE_CHARS} characters", f"有词语超过 {MAX_PHRASE_CHARS} 个字符", label)
+        raise UserError("rule_phrase_too_long", rule=label, limit=MAX_PHRASE_CHARS)
     cleaned = [p for p in cleaned if _has_letters(p)]
     return Rule(
         name=name,
@@ -160,12 +151,7 @@ def _has_letters(p: str) -> bool:
 def _window(value: Any, label: str) -> tuple[float, float] | None:
     if value is None:
         return None
-    bad = _bad(
-        "within_s must be [from, to] in seconds, from < to, both >= 0 (from the start) or both <= 0 (from the "
-        "end, e.g. [-30, 0] = the last 30 s)",
-        "within_s 应为 [起, 止]（秒），起 < 止，两者都 >= 0（从开头算）或都 <= 0（从结尾算，如 [-30, 0] = 最后 30 秒）",
-        label,
-    )
+    bad = UserError("rule_bad_window", rule=label)
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise bad
     if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value):
@@ -182,17 +168,13 @@ def _speaker(value: Any, label: str) -> int | None:
     if isinstance(value, str) and value.upper().startswith("S") and value[1:].isdigit():
         value = int(value[1:])  # "S1", as segments label speakers
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 20:
-        raise _bad(
-            "speaker must be a position from 1 (the first voice of the call) to 20",
-            "speaker 应为说话人序号 1（通话中第一个说话的人）到 20",
-            label,
-        )
+        raise UserError("rule_bad_speaker", rule=label)
     return value
 
 
 def _enabled(value: Any, label: str) -> bool:
     if not isinstance(value, bool):
-        raise _bad("enabled must be true or false", "enabled 应为 true 或 false", label)
+        raise UserError("rule_bad_enabled", rule=label)
     return value
 
 
@@ -212,7 +194,7 @@ def parse_rules(text: str | bytes) -> list[Rule]:
     seen: set[str] = set()
     for r in rules:
         if r.name in seen:
-            raise _bad("two rules have this name", "有两条规则同名", r.name)
+            raise UserError("rule_duplicate", rule=r.name)
         seen.add(r.name)
     return rules
 

@@ -50,7 +50,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     except ValueError as e:
         raise UserError("bad_rules_file", detail=f"the body is not JSON: {e}") from None
     if not isinstance(data, dict):
-        raise UserError("bad_rule", rule="?", detail="send one rule as a JSON object", detail_zh="请发送一个 JSON 对象")
+        raise UserError("rule_not_object", rule="?")
     return data
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -116,28 +117,45 @@ def audio_files() -> list[Path]:
     return sorted((SHARED / "zh").glob("*.wav")) + sorted((SHARED / "tts").glob("d0*.wav"))
 
 
+def hotword_clips() -> list[tuple[str, Path]]:
+    """The shared Mandarin recordings, English speech, and two clips with no speech (where a prompt-fed decoder is
+    most tempted to write its prompt): room noise and near silence."""
+    out = [(f"{p.parent.name}/{p.name}", p) for p in audio_files()]
+    out += [("en/jfk.flac", SHARED / "en" / "jfk.flac"), ("en/hotwords.mp3", SHARED / "en" / "hotwords.mp3")]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-qa-noise-"))
+    rng = np.random.default_rng(3)
+    sf.write(tmp / "noise.wav", (0.02 * rng.standard_normal(16000 * 8)).astype(np.float32), 16000)
+    sf.write(tmp / "silence.wav", (0.0005 * rng.standard_normal(16000 * 8)).astype(np.float32), 16000)
+    return out + [("noise 8 s (synthetic)", tmp / "noise.wav"), ("near silence 8 s", tmp / "silence.wav")]
+
+
 def bench_hotwords(service) -> tuple[list[list], int, int]:
-    """Every shared Mandarin recording transcribed with the rules' phrases as hotwords and without: a phrase in the
-    text that its reference does not hold is invented."""
-    refs = json.loads((SHARED / "refs.json").read_text(encoding="utf-8"))
-    refs |= {f"tts/{d['file']}": {"text": d["spoken"] + d["text"]} for d in
+    """Each clip transcribed with the rules' phrases as hotwords and without: a phrase in the text that its
+    reference does not hold is invented. CER against the reference where there is one, and the time taken."""
+    from funasr_webui.metrics import cer
+
+    refs = {k: v.get("text", "") for k, v in json.loads((SHARED / "refs.json").read_text(encoding="utf-8")).items()}
+    refs |= {f"tts/{d['file']}": d["text"] for d in
              json.loads((SHARED / "tts" / "refs.json").read_text(encoding="utf-8"))}  # fmt: skip
     phrases = [p for r in RULES for p in r["phrases"]]
     rows, invented = [], {False: 0, True: 0}
-    for path in audio_files():
-        ref = normalize(refs.get(f"{path.parent.name}/{path.name}", {}).get("text", ""))
-        cells = [f"{path.parent.name}/{path.name}"]
+    for label, path in hotword_clips():
+        ref = refs.get(label, "")
+        cells = [label]
         for on in (False, True):
             options = service.options(phrases if on else None)
+            t0 = time.perf_counter()
             text = service.pipeline.transcribe_file(path, options).text
-            made_up = [p for p in phrases if normalize(p) in normalize(text) and normalize(p) not in ref]
+            took = time.perf_counter() - t0
+            made_up = [p for p in phrases if normalize(p) in normalize(text) and normalize(p) not in normalize(ref)]
             invented[on] += len(made_up)
-            cells.append(("invented: " + " ".join(made_up)) if made_up else "none")
+            score = f"{cer(ref, text):.3f}" if ref else "—"
+            cells.append(f"{' '.join(made_up) or 'none'} / {score} / {took:.1f}")
         rows.append(cells)
     return rows, invented[False], invented[True]
 
 
-def bench_ingest_vs_batch(service_factory, files: list[Path]) -> list[list]:
+def bench_ingest_vs_batch(service_factory, files: list[Path], rounds: int) -> list[list]:
     """The same files through the batch tab's function and through ingest, each on a fresh history, alternating
     (ABAB) so that load from other jobs on the machine hits both alike."""
     from funasr_webui.ingest import Ingest, scan
@@ -147,43 +165,51 @@ def bench_ingest_vs_batch(service_factory, files: list[Path]) -> list[list]:
     for i, f in enumerate(files):
         shutil.copyfile(f, folder / f"{i:02d}-{f.name}")
     audio_s = sum(sf.info(f).duration for f in files)
-    times = {"batch": [], "ingest": []}
+    times: dict[str, list[float]] = {"batch": [], "ingest": []}
+    cpu: dict[str, list[float]] = {"batch": [], "ingest": []}
     try:
-        for _ in range(2):
+        for _ in range(rounds):
             for kind in ("batch", "ingest"):
                 service = service_factory()
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 if kind == "batch":
                     paths = [str(p) for p in sorted(folder.iterdir())]
                     for _ in BatchCallbacks(service).batch_run(paths, "", True, "", "txt", "en"):
                         pass
                 else:
                     run = Ingest(service, folder, service.options(), report=lambda line: None)
-                    for c, _digest in list(run.pending(scan(folder, False))):
-                        run.transcribe(c)
+                    for c, digest in list(run.pending(scan(folder, False))):
+                        run.transcribe(c, digest)
                     assert run.result.done == len(files)
                 times[kind].append(time.perf_counter() - t0)
+                cpu[kind].append(time.process_time() - c0)
                 service.history.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    b, g = min(times["batch"]), min(times["ingest"])
+    med = statistics.median
+    b, g = med(times["batch"]), med(times["ingest"])
+    bc, gc = med(cpu["batch"]), med(cpu["ingest"])
     return [
-        ["batch tab (BatchCallbacks.batch_run)", len(files), f"{audio_s:.0f} s", f"{b:.1f} s", f"{audio_s / b:.1f}×"],
-        ["ingest (scan, hash, skip check, transcribe)", len(files), f"{audio_s:.0f} s", f"{g:.1f} s",
+        ["batch tab (BatchCallbacks.batch_run)", len(files), f"{audio_s:.0f} s", f"{b:.1f} s", f"{bc:.1f} s",
+         f"{audio_s / b:.1f}×"],
+        ["ingest (scan, hash, skip check, transcribe)", len(files), f"{audio_s:.0f} s", f"{g:.1f} s", f"{gc:.1f} s",
          f"{audio_s / g:.1f}×"],
-        ["ingest overhead", "", "", f"{100 * (g - b) / b:+.1f}%", ""],
+        ["ingest overhead", "", "", f"{100 * (g - b) / b:+.1f}%", f"{100 * (gc - bc) / bc:+.1f}%", ""],
     ]  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
-    ap.add_argument("--skip-audio", action="store_true")
+    ap.add_argument("--parts", default="apply,hotwords,ingest", help="comma-separated: apply, hotwords, ingest")
+    ap.add_argument("--rounds", type=int, default=3, help="ingest/batch rounds")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     print(f"## Quality checks (issue 12) — {now()}, {machine()}\n")
-    rows = bench_apply(args.records)
-    print(table(["what", "records", "hits", "time", "records/s"], rows) + "\n")
-    if args.skip_audio:
+    if "apply" in parts:
+        rows = bench_apply(args.records)
+        print(table(["what", "records", "hits", "time", "records/s"], rows) + "\n")
+    if not parts & {"hotwords", "ingest"}:
         return
     from funasr_webui.pipeline import Pipeline
     from funasr_webui.service import TranscriptionService
@@ -197,13 +223,16 @@ def main() -> None:
     def service_factory() -> TranscriptionService:
         return TranscriptionService(settings, pipeline, HistoryStore(tmp / f"h{next(counter)}.db"))
 
-    hot_rows, off, on = bench_hotwords(service_factory())
-    print(f"Rule phrases ({sum(len(r['phrases']) for r in RULES)}) as hotwords, embedded engine (Whisper base):\n")
-    print(table(["file", "hotwords off", "hotwords on"], hot_rows))
-    print(f"\ninvented phrases: {off} without hotwords, {on} with\n")
+    if "hotwords" in parts:
+        hot_rows, off, on = bench_hotwords(service_factory())
+        print(f"Rule phrases ({sum(len(r['phrases']) for r in RULES)}) as hotwords, embedded engine (Whisper base):\n")
+        print(table(["file", "hotwords off: invented / CER / s", "hotwords on: invented / CER / s"], hot_rows))
+        print(f"\ninvented phrases: {off} without hotwords, {on} with\n")
     files = [f for f in audio_files() if sf.info(f).duration < 20]
-    print(table(["path", "files", "audio", "wall time (best of 2)", "× real time"],
-                bench_ingest_vs_batch(service_factory, files)))  # fmt: skip
+    if "ingest" in parts:
+        print(f"Ingest against the batch tab, median of {args.rounds} rounds (ABAB):\n")
+        print(table(["path", "files", "audio", "wall time", "CPU time", "× real time"],
+                    bench_ingest_vs_batch(service_factory, files, args.rounds)))  # fmt: skip
     shutil.rmtree(tmp, ignore_errors=True)
     _ = np
 

@@ -132,9 +132,11 @@ class Ingest:
                 continue
             yield c, digest
 
-    def transcribe(self, c: Candidate) -> None:
+    def transcribe(self, c: Candidate, digest: str | None = None) -> None:
         try:
-            outcome = self.service.transcribe_file(c.path, name=c.name, source=c.name, options=self.options)
+            outcome = self.service.transcribe_file(
+                c.path, name=c.name, source=c.name, options=self.options, digest=digest
+            )
         except UserError as e:
             self._fail(c, e.message("en").removeprefix(f"{c.name}: "))
             return
@@ -276,9 +278,9 @@ def _run_batch(ingest: Ingest, todo: list[tuple[Candidate, str]], show: bool) ->
 
     total = sum(c.size for c, _ in todo)
     with tqdm(total=total, unit="B", unit_scale=True, disable=not show, file=sys.stderr, desc="ingest") as bar:
-        for c, _digest in todo:
+        for c, digest in todo:
             base = bar.n
             bar.set_postfix_str(printable(c.name)[-40:])
             ingest.options.progress = lambda done, b=bar, s=base, size=c.size: b.update(s + int(done * size) - b.n)
-            ingest.transcribe(c)
+            ingest.transcribe(c, digest)  # hashed once, by pending()
             bar.update(base + c.size - bar.n)

@@ -77,11 +77,13 @@ class TranscriptionService:
         """The newest finished transcript of the same audio with the same settings, if any."""
         return self.history.find_previous(audio_hash(Path(path)), self.key(options))
 
-    def transcribe_file(self, path: str | Path, *, name: str, source: str, options: TranscribeOptions) -> Outcome:
+    def transcribe_file(
+        self, path: str | Path, *, name: str, source: str, options: TranscribeOptions, digest: str | None = None
+    ) -> Outcome:
         """Decode, transcribe and save one file. A file that cannot be decoded raises UserError after a failed
-        record is saved; nothing else of it is kept."""
+        record is saved; nothing else of it is kept. ``digest``: the file's audio_hash, when the caller has it."""
         path = Path(path)
-        digest = audio_hash(path)
+        digest = digest or audio_hash(path)
         started = time.perf_counter()
         try:
             audio = self.pipeline.decode(path, name)

@@ -100,7 +100,7 @@ def _number(x: float) -> int | float:
 
 
 def rule_from_dict(item: Any, index: int = 1) -> Rule:
-    """One rule from its JSON object; a UserError (code "bad_rule" for clients) saying what is wrong and how to fix it."""
+    """One rule from its JSON object; a UserError (code "bad_rule") says what is wrong and how to fix it."""
     if not isinstance(item, dict):
         raise UserError("rule_not_object", rule=f"#{index}")
     raw_name = item.get("name")

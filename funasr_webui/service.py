@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,8 @@ class TranscriptionService:
                 language = None  # Paraformer handles Mandarin with English words: nothing to select
             else:
                 raise UserError("bad_language", language=language, engine=engine.name)
-        words = parse_hotwords(hotwords, self.settings.max_hotwords)
         return TranscribeOptions(
-            hotwords=self.qa.hotwords(words, self.settings.max_hotwords),  # + the rules' phrases, when switched on
+            hotwords=parse_hotwords(hotwords, self.settings.max_hotwords),
             itn=self.settings.itn if itn is None else itn,
             language=language,
         )
@@ -112,8 +111,11 @@ class TranscriptionService:
         """Transcribe decoded audio under a job (returned, for _save to close); a model failure is saved in its
         place and raised as UserError."""
         job = self.start_job(source, digest, options, name=name, duration=audio.size / SAMPLE_RATE)
+        # The quality rules' phrases join the hotwords here (when switched on), not in options(): the settings key
+        # stays the user's, so a rule change never makes a call "new" (ingest, "done before"); apply re-checks.
+        engine_options = replace(options, hotwords=self.qa.hotwords(options.hotwords, self.settings.max_hotwords))
         try:
-            transcript = self.pipeline.transcribe(audio, options)
+            transcript = self.pipeline.transcribe(audio, engine_options)
         except UserError:
             self.cancel_job(job)
             raise

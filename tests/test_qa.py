@@ -180,6 +180,7 @@ def test_spoken_number_is_found_though_itn_wrote_digits(rules_service, shared_au
 
 def test_apply_to_existing_finds_what_a_fresh_transcription_would(service, shared_audio: Path) -> None:
     path = shared_audio / "zh" / "asr_example.wav"
+    service.qa.set_hotwords(False)  # the same engine input both times: the text, and so the hits, are the same
     before = service.transcribe_file(path, name="a.wav", source="a.wav", options=service.options())
     assert before.flags == [] and service.qa.summary()["checked"] == 0  # no rules yet: not checked
     service.qa.import_rules(json.dumps(RULES, ensure_ascii=False))
@@ -300,7 +301,7 @@ def test_qa_commands(tmp_path: Path) -> None:
     bad = cli("qa", "--db", db, "import", "-", stdin='[{"name": "x", "kind": "forbidden", "phrases": []}]')
     assert bad.returncode == 2 and "phrases is empty" in bad.stderr and "Traceback" not in bad.stderr
     listing = cli("qa", "--db", db, "list").stdout
-    assert "greeting  required within [0.0, 15.0] s: 您好 / 你好" in listing and "hotwords from rules: off" in listing
+    assert "greeting  required within [0.0, 15.0] s: 您好 / 你好" in listing and "hotwords from rules: on" in listing
     assert parse_rules(cli("qa", "--db", db, "export").stdout) == parse_rules(rules.read_text(encoding="utf-8"))
     with HistoryStore(db) as store:  # a call saved before the rules: apply checks it
         store.add(Transcript(text="这个我不知道，你自己查。", raw_text="这个我不知道你自己查",
@@ -317,3 +318,18 @@ def test_qa_commands(tmp_path: Path) -> None:
     listed = json.loads(cli("history", "--db", db, "list", "--format", "json", "--rule", "banned").stdout)
     assert [r["source"] for r in listed] == ["call-1.wav"] and len(listed[0]["flags"]) == 2
     assert cli("qa", "--db", db, "report", "--format", "xlsx").returncode == 2  # needs --out
+
+
+def test_hotword_switch_passes_rule_phrases_without_changing_the_settings_key(rules_service, shared_audio) -> None:
+    path = shared_audio / "tts" / "d03.wav"
+    assert rules_service.qa.hotwords_on()  # on by default (measured: bench/RESULTS.md, issue 12)
+    options = rules_service.options("张经理")
+    first = rules_service.transcribe_file(path, name="d03.wav", source="d03.wav", options=options)
+    assert first.transcript.hotwords[0] == "张经理" and {"您好", "语音识别"} <= set(first.transcript.hotwords)
+    assert not any(p in first.transcript.text for p in ("您好", "你好", "语音识别", "你自己查"))  # none invented
+    rules_service.qa.import_rules(json.dumps([{"name": "new", "kind": "forbidden", "phrases": ["文件"]}]))
+    again = rules_service.previous(path, rules_service.options("张经理"))
+    assert again is not None and again.id == first.record_id  # a rule change does not make the file new
+    rules_service.qa.set_hotwords(False)
+    off = rules_service.transcribe_file(path, name="d03.wav", source="d03.wav", options=rules_service.options())
+    assert off.transcript.hotwords == [] and [h.phrase for h in off.flags if h.rule == "new"] == ["文件"]

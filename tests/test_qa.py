@@ -333,3 +333,22 @@ def test_hotword_switch_passes_rule_phrases_without_changing_the_settings_key(ru
     rules_service.qa.set_hotwords(False)
     off = rules_service.transcribe_file(path, name="d03.wav", source="d03.wav", options=rules_service.options())
     assert off.transcript.hotwords == [] and [h.phrase for h in off.flags if h.rule == "new"] == ["文件"]
+
+
+def test_qa_tab_callbacks_save_refuse_and_summarize(service) -> None:
+    from funasr_webui.ui.tabs.qa import QaCallbacks
+
+    tab = QaCallbacks(service)
+    table, selected, _ = tab.rule_save(None, "banned", "forbidden", "你自己查\n我不知道", "", "", True, "zh")
+    assert list(table.columns)[:3] == ["编号", "名称", "类型"] and table.iloc[0, 3] == "你自己查 / 我不知道"
+    bad = tab.rule_save(None, "late", "required", "", "-30, 0", "", True, "en")  # no phrases: refused
+    assert all(not isinstance(x, type(table)) for x in bad) and [r.name for r in service.qa.rules()] == ["banned"]
+    tab.rule_save(None, "w", "required", "再见", "30", "", True, "en")  # a one-number window: refused
+    assert [r.name for r in service.qa.rules()] == ["banned"]
+    t = Transcript(text="我不知道。", raw_text="我不知道", segments=[Segment(0, 1, "我不知道。")], duration=1)
+    rid = service._save(t, source="c.wav", digest="h", audio_path=None).record_id
+    line, per_rule, flagged = tab.summary(None, None, "en")
+    assert "**1** calls checked · **1** flagged (100.0%)" in line
+    assert per_rule.values.tolist() == [["banned", 1, 1]] and flagged.iloc[0, 0] == rid
+    call_line, text, hits = tab.call_values(rid, "zh")
+    assert "c.wav" in call_line and hits.values.tolist()[0][:3] == ["banned", "禁用语", "我不知道"]

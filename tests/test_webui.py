@@ -345,7 +345,7 @@ def test_microphone_recording_is_saved_with_source_microphone(mic, service, spee
 # --------------------------------------------------------------------------- history
 
 
-FILTERS = ("", None, None, "", "", "")  # query, from, to, engine, source, status
+FILTERS = ("", None, None, "", "", "", "")  # query, from, to, engine, source, status, quality checks
 
 
 def test_history_pages_search_and_filters(history, service):
@@ -356,16 +356,16 @@ def test_history_pages_search_and_filters(history, service):
     assert table.iloc[0, 2] == "麦克风" and prev_btn["interactive"] is False and next_btn["interactive"] is True
     table, line, page, *_ = history.history_next(*FILTERS, page, "en")
     assert len(table) == 6 and page == 2 and line == "Page 2 of 2 · 26 transcripts"
-    table, *_ = history.history_first("客户", None, None, "", "", "", 2, "en")
+    table, *_ = history.history_first("客户", None, None, "", "", "", "", 2, "en")
     assert table.iloc[:, 4].tolist() == ["客户电话"]
-    table, *_ = history.history_first("", None, None, "", "microphone", "", 1, "en")
+    table, *_ = history.history_first("", None, None, "", "microphone", "", "", 1, "en")
     assert len(table) == 1
-    table, line, *_ = history.history_first("", "2000-01-01", "2000-01-02", "", "", "", 1, "en")
+    table, line, *_ = history.history_first("", "2000-01-01", "2000-01-02", "", "", "", "", 1, "en")
     assert len(table) == 0 and line == "No transcripts match."
     today = date.today().isoformat()
-    table, *_ = history.history_first("", today, today + " 00:00:00", "whisper", "", "done", 1, "en")
+    table, *_ = history.history_first("", today, today + " 00:00:00", "whisper", "", "done", "", 1, "en")
     assert len(table) == 20
-    table, *_ = history.history_first("", "last tuesday", None, "", "", "", 1, "zh")  # a warning, not a crash
+    table, *_ = history.history_first("", "last tuesday", None, "", "", "", "", 1, "zh")  # a warning, not a crash
     assert len(table) == 0
 
 
@@ -402,7 +402,7 @@ def test_history_interrupted_record_reads_in_the_page_language(history, system, 
         kill(owner)
     with HistoryStore(service.history.db_path) as restarted:
         (job,) = restarted.interrupted
-    table, *_ = history.history_first("", None, None, "", "", "interrupted", 1, "zh")
+    table, *_ = history.history_first("", None, None, "", "", "interrupted", "", 1, "zh")
     assert table.iloc[:, 2].tolist() == ["周会.wav"] and table.iloc[0, 4] == "已中断：服务在识别完成前停止了"
     table, *_ = history.history_first(*FILTERS, 1, "en")
     assert table.iloc[0, 4] == "interrupted: the server stopped before this file finished" and len(table) == 2

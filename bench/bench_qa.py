@@ -184,8 +184,9 @@ def bench_ingest_vs_batch(service_factory, files: list[Path], rounds: int) -> li
                 times[kind].append(time.perf_counter() - t0)
                 cpu[kind].append(time.process_time() - c0)
                 service.history.close()
-    finally:
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        raise
     # what ingest does beyond the batch tab (list the folder, hash each file, look it up), timed on its own
     service = service_factory()
     book = []

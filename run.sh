@@ -2,7 +2,8 @@
 # funasr-webui: one command to install what is missing and start.
 #   ./run.sh [app options]   install, then start the web page and API (http://127.0.0.1:7860)
 #   ./run.sh test [pytest args]   install (with test tools), then run the tests
-#   ./run.sh download        fetch the Paraformer models from ModelScope into models/
+#   ./run.sh download [--model NAME]   fetch models from ModelScope into models/ (paraformer, fun-asr-nano,
+#                            fun-asr-mlt-nano, sensevoice, cam++, all; default paraformer)
 #   ./run.sh cli ARGS...     the command line (python -m funasr_webui ARGS...)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from . import history_cli, qa_cli
+from . import history_cli, models, qa_cli
+from .engine import ENGINE_NAMES
 from .helpers import printable
 from .qa.report import json_with_flags
 from .settings import Settings
@@ -22,14 +23,32 @@ def settings_from_args(args: argparse.Namespace | None = None, **extra) -> Setti
     return Settings(**{**fields, **extra})
 
 
+def engine_list(text: str) -> str:
+    """--engines: checked here, so a typo fails before any model loads."""
+    from .engines import parse_engine_list
+
+    try:
+        return ",".join(parse_engine_list(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def add_settings_args(p: argparse.ArgumentParser, d: Settings) -> None:
     """Options shared by every command that loads models; defaults `d` from Settings (and FUNASR_WEBUI_* vars)."""
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=d.device, help="auto = CUDA when available")
     p.add_argument(
         "--engine",
-        choices=["auto", "paraformer", "whisper"],
+        choices=["auto", *ENGINE_NAMES],
         default=d.engine,
-        help="auto = Paraformer when its models are in --models-dir (or can be downloaded), else Whisper",
+        help="the default engine; auto = the most accurate one in --models-dir for the device (GPU: Fun-ASR-Nano, "
+        "Paraformer, SenseVoice; CPU: Paraformer, SenseVoice), else Paraformer downloaded, else Whisper",
+    )
+    p.add_argument(
+        "--engines",
+        type=engine_list,
+        default=d.engines,
+        metavar="A,B,...",
+        help="engines to load at start (each once), chosen per request; the first is the default unless --engine",
     )
     p.add_argument("--models-dir", type=Path, default=d.models_dir, help="where model folders live")
     p.add_argument("--db", type=Path, default=d.db, help="history database file")
@@ -106,7 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--retry-failed", action="store_true", help="transcribe files that failed before again")
     add_transcribe_options(ing, defaults)
 
-    dl = sub.add_parser("download", help="download the Paraformer model set from ModelScope into --models-dir")
+    dl = sub.add_parser("download", help="download models from ModelScope into --models-dir")
+    dl.add_argument(
+        "--model",
+        choices=list(models.DOWNLOADS),
+        default="paraformer",
+        help="which models: the Paraformer set (default), Fun-ASR-Nano, its 31-language MLT version, SenseVoice-Small, "
+        "the CAM++ speaker model, or all of them",
+    )
     dl.add_argument("--models-dir", type=Path, default=defaults.models_dir)
     dl.add_argument("--timeout", type=float, default=3600.0)
 
@@ -187,14 +213,13 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from . import models
-
     try:
-        models.download_paraformer(args.models_dir, timeout=args.timeout)
+        fetched = models.download_named(args.models_dir, args.model, timeout=args.timeout)
     except models.ModelUnavailable as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"Paraformer models are in {args.models_dir}")
+    for m in fetched:
+        print(f"{m.alias}: {m.path(args.models_dir)}")
     return 0
 
 

@@ -20,6 +20,7 @@ class TranscribeOptions:
     language: str | None = None  # None: detect (engines that can); Paraformer is Chinese(-English) only
     speakers: int | None = None  # who spoke: None = not asked, 0 = find how many, N = exactly N voices
     word_timestamps: bool = False  # fill Segment.words (word or character times) where the engine can
+    engine: str | None = None  # which loaded engine runs this request (a name of ENGINE_NAMES); None: the default
     # called with the fraction of the audio done, for progress bars; engines that cannot tell call it at the end
     progress: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
     # set when nobody waits for the result any more (the API client hung up): engines stop at the next piece
@@ -45,7 +46,7 @@ class EngineResult:
 
 
 class Engine(Protocol):
-    name: str  # "paraformer" | "whisper"
+    name: str  # one of ENGINE_NAMES
     model_name: str
     device: str
     languages: tuple[str, ...]  # what `language` may be; empty: not selectable
@@ -62,6 +63,16 @@ class Engine(Protocol):
         ...
 
     def describe(self) -> dict[str, str]: ...
+
+
+# Every engine this app can load, in the order the page and /health list them.
+ENGINE_NAMES = ("paraformer", "fun-asr-nano", "fun-asr-mlt-nano", "sensevoice", "whisper")
+
+
+def does_own_itn(engine: Engine) -> bool:
+    """Engines whose model writes numbers itself when asked (SenseVoice's use_itn, Fun-ASR-Nano's prompt) set
+    `own_itn = True`: our ITN is then never applied on top (it would normalize twice)."""
+    return bool(getattr(engine, "own_itn", False))
 
 
 MAX_HOTWORD_CHARS = 50

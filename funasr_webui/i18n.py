@@ -452,6 +452,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hist_qa": ("Quality checks", "质检"),
     "hist_qa_flagged": ("Flagged (any rule)", "被标记（任意规则）"),
     "hist_qa_line": ("**Quality checks:** {hits}", "**质检**：{hits}"),
+    # ---- several engines loaded (--engines): the model selector, the header, emotion and sound-event tags
+    "engine_select": ("Recognition model", "识别模型"),
+    "engine_select_info": (
+        "The models this server has loaded. Fun-ASR-Nano: most accurate (hotwords, dialects; best on a GPU). "
+        "Paraformer: accurate Chinese, fast. SenseVoice: very fast, Chinese/English/Cantonese/Japanese/Korean, "
+        "marks emotions and sounds (laughter, applause, music). Whisper base: the built-in fallback.",
+        "本服务器已加载的模型。Fun-ASR-Nano：最准确（支持热词、方言，GPU 上最佳）；Paraformer：中文准确、速度快；"
+        "SenseVoice：极快，支持中/英/粤/日/韩，并标出情绪和声音事件（笑声、掌声、音乐）；Whisper base：内置备用引擎。",
+    ),
+    "engines_line": ("**Loaded models:** {engines}", "**已加载模型**：{engines}"),
+    "engine_default": ("default", "默认"),
+    "tags_line": ("**Emotions and sounds:** {tags}", "**情绪与声音**：{tags}"),
+    "sys_engines": ("Loaded engines", "已加载引擎"),
+    "tag_HAPPY": ("happy", "开心"),
+    "tag_SAD": ("sad", "伤心"),
+    "tag_ANGRY": ("angry", "生气"),
+    "tag_FEARFUL": ("fearful", "害怕"),
+    "tag_DISGUSTED": ("disgusted", "厌恶"),
+    "tag_SURPRISED": ("surprised", "惊讶"),
+    "tag_BGM": ("music", "背景音乐"),
+    "tag_Applause": ("applause", "掌声"),
+    "tag_Laughter": ("laughter", "笑声"),
+    "tag_Cry": ("crying", "哭声"),
+    "tag_Sneeze": ("sneeze", "喷嚏"),
+    "tag_Breath": ("breath", "呼吸声"),
+    "tag_Cough": ("cough", "咳嗽"),
+    "tag_Sing": ("singing", "歌声"),
+    "tag_Speech_Noise": ("noise", "噪声"),
 }
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import soxr
 
 from .audio import SAMPLE_RATE
-from .engine import TranscribeOptions
+from .engine import TranscribeOptions, does_own_itn
 from .pipeline import Pipeline
 from .transcript import Segment, Transcript
 
@@ -81,12 +81,13 @@ class LiveTranscriber:
         state.received += chunk.size / SAMPLE_RATE
         self._follow_vad(state, chunk, is_final=False)
         self._cut_monologue(state)
-        if state.utterance_start is not None and self.pipeline.engine.streaming is not None:
+        engine = self.pipeline.engine_for(state.options.engine)
+        if state.utterance_start is not None and engine.streaming is not None:
             self._stream_partial(state)
         elif state.utterance_start is not None and state.received - state.drafted_at >= state.draft_gap:
             began = time.perf_counter()
             with self.pipeline.lock:
-                state.partial = self.pipeline.engine.transcribe_utterance(
+                state.partial = engine.transcribe_utterance(
                     self._slice(state, state.utterance_start), state.options, final=False
                 )
             # the next partial waits longer when decoding is slow, so the stream never falls behind real time
@@ -113,7 +114,7 @@ class LiveTranscriber:
         """The whole session as one transcript, or None when nothing was said."""
         if not state.sentences:
             return None
-        engine = self.pipeline.engine
+        engine = self.pipeline.engine_for(state.options.engine)
         return Transcript(
             text=state.joiner.join(s.text for s in state.sentences),
             raw_text=state.joiner.join(s.text for s in state.sentences),
@@ -148,7 +149,8 @@ class LiveTranscriber:
         while state.received - state.streamed_to >= stride_s:
             chunk = self._slice(state, state.streamed_to, state.streamed_to + stride_s)
             with self.pipeline.lock:
-                state.partial += self.pipeline.engine.stream_partial(chunk, state.stream_cache, is_final=False)
+                engine = self.pipeline.engine_for(state.options.engine)
+                state.partial += engine.stream_partial(chunk, state.stream_cache, is_final=False)
             state.streamed_to += stride_s
         state.drafted_at = state.streamed_to
 
@@ -160,9 +162,10 @@ class LiveTranscriber:
     def _finalize(self, state: LiveState, start: float, end: float) -> None:
         audio = self._slice(state, start, end)
         if audio.size >= int(0.3 * SAMPLE_RATE):  # shorter is a click or a breath, not a sentence
+            engine = self.pipeline.engine_for(state.options.engine)
             with self.pipeline.lock:
-                text = self.pipeline.engine.transcribe_utterance(audio, state.options, final=True)
-            text = self.pipeline.itn(text) if state.options.itn else text
+                text = engine.transcribe_utterance(audio, state.options, final=True)
+            text = self.pipeline.itn(text) if state.options.itn and not does_own_itn(engine) else text
             if text:
                 state.sentences.append(Segment(round(start, 3), round(end, 3), text))
         state.partial = ""

@@ -181,8 +181,8 @@ ERRORS: dict[str, ErrorText] = {
     "bad_ids": _e(("ids must be comma-separated numbers", "ids 必须是逗号分隔的数字"), code="bad_option"),
     "engine_unavailable": _e(
         (
-            "engine {requested!r} is not loaded: this server runs {engine!r} ({model})",
-            "未加载引擎 {requested!r}：本服务器运行的是 {engine!r}（{model}）",
+            "engine {requested!r} is not loaded: this server runs {loaded}",
+            "未加载引擎 {requested!r}：本服务器已加载 {loaded}",
         )
     ),
     # ---- API: not found, and what the framework refuses (its own words, in both fields)

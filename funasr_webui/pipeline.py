@@ -6,14 +6,14 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import models
 from .audio import SAMPLE_RATE, decode_audio
-from .engine import Engine, TranscribeOptions
+from .engine import Engine, TranscribeOptions, does_own_itn
 from .itn import InverseNormalizer
 from .settings import Settings
 from .transcript import Transcript
@@ -43,70 +43,53 @@ def resolve_device(requested: str) -> str:
 
 @dataclass
 class EngineChoice:
-    engine: Engine
+    engine: Engine  # the default one
     vad: SpeechDetector  # also used on its own by live dictation
     notice: str | None  # set when the embedded engine stands in for Paraformer
+    engines: list[Engine] = field(default_factory=list)  # every engine loaded, the default first
 
 
 def build_engine(settings: Settings, device: str) -> EngineChoice:
-    """Load the engine --engine names; `auto` = Paraformer if present or downloadable, else embedded Whisper."""
-    from .paraformer import ParaformerEngine
-    from .whisper import WhisperEngine
+    """Load the engines --engine and --engines name (see engines.py for `auto`), each once."""
+    from . import engines
 
-    models_dir = settings.models_dir
+    load = engines.plan(settings, device)
     notice = None
-    want = settings.engine
-    if want in ("auto", "paraformer") and not models.paraformer_present(models_dir):
-        if settings.offline:
-            reason = "offline mode (--offline): Paraformer models are not in " + str(models_dir)
-        else:
-            try:
-                models.download_paraformer(models_dir, timeout=settings.download_timeout)
-                reason = None
-            except models.ModelUnavailable as e:
-                reason = str(e)
-        if reason is not None:
-            if want == "paraformer":
-                raise models.ModelUnavailable(reason)
-            notice = f"Paraformer models unavailable ({reason}); using the embedded Whisper-base engine instead"
+    if load.fallback_auto:
+        try:
+            engines.ensure_models("paraformer", settings)
+        except models.ModelUnavailable as e:
+            notice = f"Paraformer models unavailable ({e}); using the embedded Whisper-base engine instead"
             log.warning(notice)
-            want = "whisper"
+            load.names[0] = "whisper"
+            load.names = list(dict.fromkeys(load.names))
+    for name in load.names:
+        engines.ensure_models(name, settings)
     vad = SpeechDetector(
-        models.vad_model_dir(models_dir), device, settings.vad_max_end_silence_ms, settings.vad_max_segment_ms
+        models.vad_model_dir(settings.models_dir),
+        device,
+        settings.vad_max_end_silence_ms,
+        settings.vad_max_segment_ms,
     )
-    if want in ("auto", "paraformer"):
-        engine: Engine = ParaformerEngine(
-            models.PARAFORMER.path(models_dir),
-            models.vad_model_dir(models_dir),
-            models.PUNC.path(models_dir),
-            models.STREAMING.path(models_dir) if models.STREAMING.present(models_dir) else None,
-            device=device,
-            threads=settings.threads,
-            fp16=settings.fp16,
-            batch_size=settings.batch_size,
-            max_end_silence_ms=settings.vad_max_end_silence_ms,
-            max_segment_ms=settings.vad_max_segment_ms,
-        )
-    else:
-        engine = WhisperEngine(
-            models.embedded_whisper_dir(models_dir),
-            vad,
-            device,
-            settings.threads,
-            settings.fp16,
-            settings.batch_size,
-            settings.beam_size,
-        )
-    return EngineChoice(engine, vad, notice)
+    loaded = [engines.load_engine(name, settings, device, vad) for name in load.names]
+    return EngineChoice(loaded[0], vad, notice, loaded)
 
 
 class Pipeline:
     """Everything loaded once; `transcribe` runs one job at a time (FunASR's AutoModel keeps per-call state)."""
 
     def __init__(
-        self, engine: Engine, vad: SpeechDetector, itn: InverseNormalizer, settings: Settings, notice: str | None = None
+        self,
+        engine: Engine,
+        vad: SpeechDetector,
+        itn: InverseNormalizer,
+        settings: Settings,
+        notice: str | None = None,
+        engines: list[Engine] | None = None,
     ) -> None:
-        self.engine = engine
+        self.engine = engine  # the default engine: requests that name none
+        # every loaded engine by name, the default first (a request chooses with TranscribeOptions.engine)
+        self.engines: dict[str, Engine] = {e.name: e for e in [engine, *(engines or [])]}
         self.vad = vad
         self.itn = itn
         self.settings = settings
@@ -125,13 +108,24 @@ class Pipeline:
         choice = build_engine(settings, device)
         itn = InverseNormalizer()
         log.info(
-            "loaded %s (%s) on %s in %.1f s",
-            choice.engine.name,
-            choice.engine.model_name,
+            "loaded %s on %s in %.1f s",
+            ", ".join(f"{e.name} ({e.model_name})" for e in choice.engines),
             device,
             time.perf_counter() - started,
         )
-        return cls(choice.engine, choice.vad, itn, settings, choice.notice)
+        return cls(choice.engine, choice.vad, itn, settings, choice.notice, choice.engines)
+
+    def engine_for(self, name: str | None) -> Engine:
+        """The loaded engine a request names (None, "" or "auto": the default); UserError when it is not loaded."""
+        if not name or name == "auto":
+            return self.engine
+        engine = self.engines.get(name)
+        if engine is None:
+            from .errors import UserError
+
+            loaded = ", ".join(f"{e.name!r} ({e.model_name})" for e in self.engines.values())
+            raise UserError("engine_unavailable", requested=name, loaded=loaded)
+        return engine
 
     def decode(self, source: str | Path | bytes, name: str | None = None) -> np.ndarray:
         return decode_audio(
@@ -140,14 +134,16 @@ class Pipeline:
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
         started = time.perf_counter()
+        engine = self.engine_for(options.engine)
         with self.lock:
             try:
-                result = self.engine.transcribe(audio, options)
+                result = engine.transcribe(audio, options)
             finally:
                 self.free_gpu_cache()
         if options.progress:
             options.progress(1.0)
-        normalize = self.itn if options.itn else (lambda s: s)
+        # an engine that normalizes numbers itself (when asked) is not normalized again
+        normalize = self.itn if options.itn and not does_own_itn(engine) else (lambda s: s)
         segments = [replace(s, text=normalize(s.text)) for s in result.segments]
         return Transcript(
             text=normalize(result.text),
@@ -155,9 +151,9 @@ class Pipeline:
             segments=segments,
             language=result.language,
             duration=round(audio.size / SAMPLE_RATE, 3),
-            engine=self.engine.name,
-            model=self.engine.model_name,
-            device=self.engine.device,
+            engine=engine.name,
+            model=engine.model_name,
+            device=engine.device,
             elapsed=round(time.perf_counter() - started, 3),
             hotwords=list(options.hotwords),
             itn=options.itn,
@@ -171,7 +167,7 @@ class Pipeline:
         return transcript
 
     def free_gpu_cache(self) -> None:
-        if self.engine.device == "cuda":
+        if any(e.device == "cuda" for e in self.engines.values()):
             import torch
 
             torch.cuda.empty_cache()
@@ -181,3 +177,7 @@ class Pipeline:
         if self.notice:
             info["notice"] = self.notice
         return info
+
+    def describe_all(self) -> list[dict[str, str]]:
+        """Every loaded engine's description, the default first."""
+        return [dict(e.describe()) for e in self.engines.values()]

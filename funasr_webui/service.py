@@ -50,13 +50,19 @@ class TranscriptionService:
         self.qa = QaService(history, pipeline.itn)
 
     def options(
-        self, hotwords: str | list[str] | None = None, itn: bool | None = None, language: str | None = None
+        self,
+        hotwords: str | list[str] | None = None,
+        itn: bool | None = None,
+        language: str | None = None,
+        engine: str | None = None,
     ) -> TranscribeOptions:
-        """Validated options; raises UserError for what the user must change."""
+        """Validated options; raises UserError for what the user must change. `engine`: a loaded engine's name
+        (None or "auto": the default one)."""
+        chosen = self.pipeline.engine_for((engine or "").strip().lower() or None)
         language = (language or "").strip().lower() or None
         if language in ("auto",):
             language = None
-        engine = self.pipeline.engine
+        engine = chosen
         if language is not None and language not in engine.languages:
             if not engine.languages and language in ("zh", "en"):
                 language = None  # Paraformer handles Mandarin with English words: nothing to select
@@ -66,10 +72,11 @@ class TranscriptionService:
             hotwords=parse_hotwords(hotwords, self.settings.max_hotwords),
             itn=self.settings.itn if itn is None else itn,
             language=language,
+            engine=chosen.name,
         )
 
     def key(self, options: TranscribeOptions) -> str:
-        engine = self.pipeline.engine
+        engine = self.pipeline.engine_for(options.engine)
         return settings_key(engine.name, engine.model_name, options.hotwords, options.itn, options.language or "")
 
     def previous(self, path: str | Path, options: TranscribeOptions) -> Record | None:
@@ -142,7 +149,7 @@ class TranscriptionService:
 
     def _how(self, options: TranscribeOptions) -> dict:
         """What a job or failure record says about how it was transcribed."""
-        engine = self.pipeline.engine
+        engine = self.pipeline.engine_for(options.engine)
         return {
             "engine": engine.name,
             "model": engine.model_name,
@@ -279,7 +286,17 @@ class TranscriptionService:
 
     @property
     def engine(self) -> Engine:
+        """The default engine."""
         return self.pipeline.engine
+
+    def engine_named(self, name: str | None) -> Engine:
+        """A loaded engine by name (None or "auto": the default); UserError naming the loaded ones otherwise."""
+        return self.pipeline.engine_for(name)
+
+    @property
+    def engines(self) -> list[Engine]:
+        """Every loaded engine, the default first."""
+        return list(self.pipeline.engines.values())
 
     @property
     def notice(self) -> str | None:
@@ -292,7 +309,7 @@ class TranscriptionService:
 
     def free_gpu_memory(self) -> tuple[int, int] | None:
         """Give cached CUDA memory back to the driver: bytes reserved (before, after); None without a GPU."""
-        if self.engine.device != "cuda":
+        if all(e.device != "cuda" for e in self.engines):
             return None
         import torch
 

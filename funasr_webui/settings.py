@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     device: Literal["auto", "cuda", "cpu"] = "auto"
-    engine: Literal["auto", "paraformer", "whisper"] = "auto"
+    engine: Literal["auto", "paraformer", "fun-asr-nano", "fun-asr-mlt-nano", "sensevoice", "whisper"] = "auto"
+    engines: str = ""  # comma-separated engines loaded besides --engine, chosen per request (see engines.py)
     models_dir: Path = PROJECT_ROOT / "models"
     db: Path = PROJECT_ROOT / "history.db"
     batch_size: int = 8  # segments decoded together (whisper) / batch_size_s scale (paraformer)

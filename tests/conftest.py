@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from funasr_webui import models
 from funasr_webui.history import HistoryStore
 from funasr_webui.settings import Settings
 from tests.browser_setup import CHROMIUM
@@ -94,3 +96,39 @@ def live_server(service) -> Iterator[LiveServer]:
 
     with LiveServer(create_app(service)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_engine_models(tiny_models: Path, tmp_path_factory) -> Path:
+    """A models/ folder as `./run.sh download --model all` leaves it (less CAM++), holding tiny random-weight
+    models: the Paraformer set, SenseVoice-Small (tagging every clip happy, with laughter), Fun-ASR-Nano and
+    Fun-ASR-MLT-Nano (a 1-layer Qwen3 that always answers 北京的天气很好。)."""
+    from tests.tiny_funasr_models import build_sensevoice, tiny_fun_asr_nano
+
+    d = tmp_path_factory.mktemp("engine_models")
+    for hub, tiny in [
+        (models.PARAFORMER, "tiny_seaco_paraformer"),
+        (models.VAD, "tiny_fsmn_vad"),
+        (models.PUNC, "tiny_ct_punc"),
+    ]:
+        shutil.copytree(tiny_models / tiny, hub.path(d))
+    build_sensevoice(str(models.SENSEVOICE.path(d)))
+    tiny_fun_asr_nano(str(models.NANO.path(d)))
+    shutil.copytree(models.NANO.path(d), models.MLT_NANO.path(d))
+    return d
+
+
+@pytest.fixture
+def offline(monkeypatch) -> None:
+    """ModelScope out of reach. On a closed network (here) that is the machine's real state; where the hub answers,
+    its name stops resolving, as on a machine without a network, so these tests run (and can fail) everywhere."""
+    if models.hub_reachable(timeout=2) is None:
+        getaddrinfo = socket.getaddrinfo
+
+        def no_hub(host, *args, **kwargs):
+            if host == models.MODELSCOPE_HOST:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return getaddrinfo(host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", no_hub)
+    assert models.hub_reachable(timeout=2) is not None

@@ -1,11 +1,14 @@
-"""Tiny random-weight FunASR model folders (SeACo-Paraformer, Paraformer, streaming Paraformer, FSMN-VAD, CT-punc),
+"""Tiny random-weight FunASR model folders (SeACo-Paraformer, Paraformer, streaming Paraformer, FSMN-VAD, CT-punc,
+SenseVoice-Small, Fun-ASR-Nano),
 built from FunASR's own registered classes so `funasr.AutoModel` loads them from disk like downloaded models.
 
 The text they produce is garbage; loading, hotwords, timestamps, VAD splitting and batching run the real code.
 Adapted from ../shared/tools/make_tiny_funasr_models.py (FunASR 1.4.x).
 """
 
+import itertools
 import json
+import math
 import os
 
 # importing funasr populates the registry (funasr/__init__ imports every submodule)
@@ -387,6 +390,448 @@ def tiny_punc(d):
     save(m, d)
 
 
+# ---------------------------------------------------------------- SenseVoiceSmall
+# Vocabulary laid out like the release's chn_jpn_yue_eng_ko_spectok.bpe.model (25055 pieces): the ids that
+# SenseVoiceSmall hard-codes (lid_int_dict, textnorm_int_dict, emo_dict: <|zh|>=24884 ... <|woitn|>=25017,
+# <|EMO_UNKNOWN|>=25009 used by ban_emo_unk) are the real ones; the other tag ids are placeholders.
+SV_VOCAB = 25055
+SV_TAG_BEGIN = 24884
+SV_TAGS = {
+    24884: "<|zh|>",
+    24885: "<|en|>",
+    24888: "<|yue|>",
+    24892: "<|ja|>",
+    24896: "<|ko|>",
+    24992: "<|nospeech|>",
+    24993: "<|Speech|>",
+    24994: "<|BGM|>",
+    24995: "<|Applause|>",
+    24996: "<|Laughter|>",
+    24997: "<|Cry|>",
+    24998: "<|Sneeze|>",
+    24999: "<|Breath|>",
+    25000: "<|Cough|>",
+    25001: "<|HAPPY|>",
+    25002: "<|SAD|>",
+    25003: "<|ANGRY|>",
+    25004: "<|NEUTRAL|>",
+    25005: "<|FEARFUL|>",
+    25006: "<|DISGUSTED|>",
+    25007: "<|SURPRISED|>",
+    25009: "<|EMO_UNKNOWN|>",
+    25010: "<|Sing|>",
+    25011: "<|Speech_Noise|>",
+    25012: "<|Event_UNK|>",
+    25013: "<|GBG|>",
+    25016: "<|withitn|>",
+    25017: "<|woitn|>",
+}
+SV_BPE = "chn_jpn_yue_eng_ko_spectok.bpe.model"
+SV_D = 16  # encoder width
+SV_LFR_DIM = 560  # 80 mel x lfr_m 7
+# Crafted weights: hidden channel j carries query marker j, so CTC frames 0..3 (language / emotion / event /
+# text-norm queries) decode to fixed tags -> text always starts "<|lang|><|NEUTRAL|><|Speech|><|withitn|woitn|>".
+# (embedding indexes of SenseVoiceSmall.embed that light the channel, tag emitted)
+SV_MARKERS = [
+    ([0, 3], "<|zh|>"),
+    ([4], "<|en|>"),
+    ([7], "<|yue|>"),
+    ([11], "<|ja|>"),
+    ([12], "<|ko|>"),
+    ([13], "<|nospeech|>"),
+    ([1], "<|NEUTRAL|>"),
+    ([2], "<|Speech|>"),
+    ([14], "<|withitn|>"),
+    ([15], "<|woitn|>"),
+]  # language="auto" (embed 0) decodes as <|zh|>
+SV_MARK_IN = [8 * j + 3 for j in range(len(SV_MARKERS))]  # input feature dims used as marker channels
+SV_REF_IN = [80 * 3 + 4 * j + 1 for j in range(20)]  # feature dims zeroed by am.mvn: energy reference
+SV_SIL_LOGMEL = 14.0  # LFR frames whose mean log-mel is below this decode as blank (silence -> no text)
+
+
+def sv_pieces():
+    """(piece, sentencepiece type) list: 0 <unk>, 1 <s>, 2 </s>, chars..., tags from SV_TAG_BEGIN."""
+    normal = list(CHARS) + list("，。？！、")
+    seen = set(normal)
+    extra = (
+        [chr(c) for c in range(0x4E00, 0xA000)]
+        + [chr(c) for c in range(0x3041, 0x3097)]
+        + [chr(c) for c in range(0x30A1, 0x30FB)]
+        + list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,.?!'-%")
+        + ["▁"]
+        + ["▁" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    )
+    for c in extra:
+        if c not in seen:
+            normal.append(c)
+            seen.add(c)
+    h = 0xAC00  # pad with Hangul syllables up to the first tag id
+    while 3 + len(normal) < SV_TAG_BEGIN:
+        normal.append(chr(h))
+        h += 1
+    pieces = [("<unk>", 2), ("<s>", 3), ("</s>", 3)] + [(p, 1) for p in normal[: SV_TAG_BEGIN - 3]]
+    for i in range(SV_TAG_BEGIN, SV_VOCAB):
+        pieces.append((SV_TAGS.get(i, f"<|SPECIAL_TOKEN_{i - SV_TAG_BEGIN}|>"), 4))  # 4 = USER_DEFINED
+    return pieces
+
+
+def write_sentencepiece(path, pieces):
+    """Write a sentencepiece BPE ModelProto directly (no training): tags are user-defined symbols, so
+    decode() prints them verbatim and encode() keeps them whole; no dummy '▁' prefix, so
+    text2tokens(text)[4:] (SenseVoice's timestamp code) drops exactly the four leading tags."""
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+
+    m = sp_pb2.ModelProto()
+    ts = m.trainer_spec
+    ts.model_type = sp_pb2.TrainerSpec.BPE
+    ts.vocab_size = len(pieces)
+    ts.unk_id, ts.bos_id, ts.eos_id, ts.pad_id = 0, 1, 2, -1
+    ns = m.normalizer_spec
+    ns.name = "identity"
+    ns.add_dummy_prefix = False
+    ns.remove_extra_whitespaces = False
+    ns.escape_whitespaces = True
+    for i, (p, t) in enumerate(pieces):
+        sp = m.pieces.add()
+        sp.piece, sp.type, sp.score = p, t, (-float(i) if t == 1 else 0.0)
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+
+
+def tiny_sensevoice(d, blank_bias=20.0, sil_gain=5.0, e_gain=4.0, e0=-0.4, text_gain=2.0, mark_gain=0.25):
+    os.makedirs(d, exist_ok=True)
+    pieces = sv_pieces()
+    write_sentencepiece(os.path.join(d, SV_BPE), pieces)
+    piece_id = {p: i for i, (p, _) in enumerate(pieces)}
+    shift = " ".join([f"{-SV_SIL_LOGMEL:.1f}"] * SV_LFR_DIM)
+    scale = " ".join("0.0" if i in SV_REF_IN else "0.25" for i in range(SV_LFR_DIM))
+    with open(os.path.join(d, "am.mvn"), "w") as f:
+        f.write(f"<Nnet>\n<Splice> {SV_LFR_DIM} {SV_LFR_DIM}\n[ 0 ]\n")
+        f.write(f"<AddShift> {SV_LFR_DIM} {SV_LFR_DIM}\n<LearnRateCoef> 0 [ {shift} ]\n")
+        f.write(f"<Rescale> {SV_LFR_DIM} {SV_LFR_DIM}\n<LearnRateCoef> 0 [ {scale} ]\n</Nnet>\n")
+    cfg = {
+        "encoder": "SenseVoiceEncoderSmall",
+        "encoder_conf": {
+            "output_size": SV_D,
+            "attention_heads": 2,
+            "linear_units": 32,
+            "num_blocks": 2,
+            "tp_blocks": 1,
+            "dropout_rate": 0.1,
+            "positional_dropout_rate": 0.1,
+            "attention_dropout_rate": 0.1,
+            "input_layer": "pe",
+            "pos_enc_class": "SinusoidalPositionEncoder",
+            "normalize_before": True,
+            "kernel_size": 11,
+            "sanm_shfit": 0,
+            "selfattention_layer_type": "sanm",
+        },
+        "model": "SenseVoiceSmall",
+        "model_conf": {"length_normalized_loss": True, "sos": 1, "eos": 2, "ignore_id": -1},
+        "tokenizer": "SentencepiecesTokenizer",
+        "tokenizer_conf": {"bpemodel": None, "unk_symbol": "<unk>", "split_with_space": True},
+        "frontend": "WavFrontend",
+        "frontend_conf": {
+            "fs": 16000,
+            "window": "hamming",
+            "n_mels": 80,
+            "frame_length": 25,
+            "frame_shift": 10,
+            "lfr_m": 7,
+            "lfr_n": 6,
+            "cmvn_file": None,
+            "dither": 0.0,
+        },
+    }
+    with open(os.path.join(d, "config.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)
+    cj = {
+        "framework": "pytorch",
+        "task": "auto-speech-recognition",
+        "model": {"type": "funasr"},
+        "pipeline": {"type": "funasr-pipeline"},
+        "file_path_metas": {
+            "init_param": "model.pt",
+            "config": "config.yaml",
+            "tokenizer_conf": {"bpemodel": SV_BPE},
+            "frontend_conf": {"cmvn_file": "am.mvn"},
+        },
+    }
+    with open(os.path.join(d, "configuration.json"), "w") as f:
+        json.dump(cj, f, indent=2)
+    conf = dict(cfg["model_conf"])
+    conf.update(cfg)
+    conf.update(vocab_size=len(pieces), input_size=SV_LFR_DIM)  # vocab must match or the CTC is silently re-randomised
+    torch.manual_seed(0)
+    m = tables.model_classes.get("SenseVoiceSmall")(**conf)
+    g = torch.Generator().manual_seed(0)
+    D, nm = SV_D, len(SV_MARKERS)
+    ns = nm + 1  # hidden: [0, nm) markers, nm silence, [ns, D) text
+    enc = m.encoder
+    with torch.no_grad():
+        # query embeddings: one spike per marker channel
+        m.embed.weight.zero_()
+        for j, (idxs, _) in enumerate(SV_MARKERS):
+            for i in idxs:
+                m.embed.weight[i, SV_MARK_IN[j]] = 50.0
+        # first block (560 -> D, no residual): output = v = Wv . LayerNorm(x) + b  (q, k, out, fsmn, ffn = 0)
+        a0 = enc.encoders0[0].self_attn
+        for p in (
+            a0.linear_q_k_v.weight,
+            a0.linear_q_k_v.bias,
+            a0.linear_out.weight,
+            a0.linear_out.bias,
+            a0.fsmn_block.weight,
+            enc.encoders0[0].feed_forward.w_2.weight,
+            enc.encoders0[0].feed_forward.w_2.bias,
+        ):
+            p.zero_()
+        wv = a0.linear_q_k_v.weight[2 * D : 3 * D]
+        for j in range(nm):
+            wv[j, SV_MARK_IN[j]] = mark_gain
+        # silence channel: mean of the am.mvn-zeroed dims after LayerNorm is > 0 when the frame is quiet
+        wv[nm, SV_REF_IN] = e_gain / len(SV_REF_IN)
+        a0.linear_q_k_v.bias[2 * D + nm] = -e_gain * e0
+        # text channels: random projections of the spectral change across the 7 stacked frames
+        ws = torch.randn(D - ns, 7, 80, generator=g)
+        ws = (ws - ws.mean(1, keepdim=True)).reshape(D - ns, SV_LFR_DIM) * (text_gain / math.sqrt(SV_LFR_DIM))
+        ws[:, SV_MARK_IN + SV_REF_IN] = 0.0
+        wv[ns:] = ws
+        # remaining blocks: random, scaled to ~identity (residual + 1% perturbation)
+        for layer in list(enc.encoders) + list(enc.tp_encoders):
+            for p in (
+                layer.self_attn.linear_q_k_v.weight[2 * D :],
+                layer.self_attn.linear_q_k_v.bias[2 * D :],
+                layer.self_attn.linear_out.weight,
+                layer.self_attn.linear_out.bias,
+                layer.feed_forward.w_2.weight,
+                layer.feed_forward.w_2.bias,
+            ):
+                p.mul_(0.01)
+        # CTC head: tags only from their marker channel, text pieces (CHARS, "，", "。") from the text
+        # channels, blank (id 0) from bias + silence channel, every other piece never
+        lo = m.ctc.ctc_lo
+        lo.weight.zero_()
+        lo.bias.fill_(-30.0)
+        lo.bias[0] = blank_bias
+        lo.weight[0, nm] = sil_gain
+        for j, (_, tag) in enumerate(SV_MARKERS):
+            lo.weight[piece_id[tag], j] = 40.0
+            lo.bias[piece_id[tag]] = -40.0 * 2.8
+        allowed = [piece_id[c] for c in CHARS]
+        lo.weight[allowed, ns:] = torch.randn(len(allowed), D - ns, generator=g)
+        lo.bias[allowed] = 0.0
+        for p in "，。":
+            lo.weight[piece_id[p], ns:] = torch.randn(D - ns, generator=g)
+            lo.bias[piece_id[p]] = -1.0
+    save(m, d)
+
+
+# ---------------------------------------------------------------- Fun-ASR-Nano
+NANO_D = 32  # audio encoder width == LLM hidden size
+NANO_LLM_DIR = "Qwen3-0.6B"  # sub-folder name used by the release (config + tokenizer only; tiny here)
+NANO_PHRASE = "北京的天气很好。"  # what the tiny LLM always answers
+QWEN_PAT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def write_qwen_tokenizer(d, vocab_size=2000):
+    """Byte-level BPE like Qwen2/3 (tokenizers lib), with <|endoftext|> <|im_start|> <|im_end|> specials and
+    <think> </think>; saved as tokenizer.json + tokenizer_config.json (AutoTokenizer -> Qwen2Tokenizer)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    os.makedirs(d, exist_ok=True)
+    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_PAT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+    corpus = [
+        " ".join(CHARS),
+        "".join(CHARS),
+        "You are a helpful assistant.",
+        "system\nuser\nassistant\n",
+        "请结合上下文信息，更加准确地完成语音转写任务。如果没有相关信息，我们会留空。\n\n\n**上下文信息：**\n\n\n"
+        "热词列表：[]\n",
+        "语音转写成中文，不进行文本规整：",
+        "语音转写：",
+        NANO_PHRASE,
+        "hello world, this is a test.",
+    ] * 3
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=1,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+    )
+    tok.train_from_iterator(corpus, trainer)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    tok.add_tokens([AddedToken(s, special=False, normalized=False) for s in ["<think>", "</think>"]])
+    tok.save(os.path.join(d, "tokenizer.json"))
+    added = {
+        str(tok.token_to_id(s)): {
+            "content": s,
+            "lstrip": False,
+            "normalized": False,
+            "rstrip": False,
+            "single_word": False,
+            "special": s in specials,
+        }
+        for s in specials + ["<think>", "</think>"]
+    }
+    tc = {
+        "tokenizer_class": "Qwen2Tokenizer",
+        "add_bos_token": False,
+        "add_prefix_space": False,
+        "added_tokens_decoder": added,
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": None,
+        "errors": "replace",
+        "model_max_length": 4096,
+        "clean_up_tokenization_spaces": False,
+        "split_special_tokens": False,
+    }
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(tc, f, indent=2, ensure_ascii=False)
+
+
+def tiny_fun_asr_nano(d):
+    """FunASRNano: SenseVoiceEncoderSmall -> Transformer adaptor -> Qwen3ForCausalLM built by
+    AutoConfig/AutoModelForCausalLM.from_config(Qwen3-0.6B/config.json); weights come from model.pt.
+    Without a CTC decoder (the recipe's with_ctc variant needs torchaudio for FunASR's forced alignment, which
+    this project never installs), so no timestamps: the engine uses VAD segment times."""
+    from transformers import AutoTokenizer, Qwen3Config
+
+    os.makedirs(d, exist_ok=True)
+    llm_dir = os.path.join(d, NANO_LLM_DIR)
+    write_qwen_tokenizer(llm_dir)
+    hf_tok = AutoTokenizer.from_pretrained(llm_dir)
+    eot, im_end = hf_tok.convert_tokens_to_ids("<|endoftext|>"), hf_tok.convert_tokens_to_ids("<|im_end|>")
+    Qwen3Config(
+        vocab_size=len(hf_tok),
+        hidden_size=NANO_D,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        bos_token_id=eot,
+        eos_token_id=im_end,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+    ).save_pretrained(llm_dir)
+    cfg = {
+        "model": "FunASRNano",
+        "model_conf": {"lsm_weight": 0.1, "length_normalized_loss": True},
+        "audio_encoder": "SenseVoiceEncoderSmall",
+        "audio_encoder_conf": {
+            "output_size": NANO_D,
+            "attention_heads": 2,
+            "linear_units": 64,
+            "num_blocks": 2,
+            "tp_blocks": 1,
+            "dropout_rate": 0.1,
+            "positional_dropout_rate": 0.1,
+            "attention_dropout_rate": 0.1,
+            "input_layer": "pe",
+            "pos_enc_class": "SinusoidalPositionEncoder",
+            "normalize_before": True,
+            "kernel_size": 11,
+            "sanm_shfit": 0,
+            "selfattention_layer_type": "sanm",
+            "freeze": True,
+        },
+        "llm": "Qwen3-0.6b",
+        "llm_conf": {
+            "hub": "hf",
+            "freeze": True,
+            "llm_dtype": "fp32",
+            "init_param_path": NANO_LLM_DIR,
+            "use_lora": False,
+        },
+        "audio_adaptor": "Transformer",
+        "audio_adaptor_conf": {
+            "downsample_rate": 1,
+            "use_low_frame_rate": False,
+            "ffn_dim": 64,
+            "llm_dim": NANO_D,
+            "encoder_dim": NANO_D,
+            "n_layer": 1,
+            "attention_heads": 2,
+            "freeze": True,
+        },
+        "frontend": "WavFrontend",
+        "frontend_conf": {
+            "fs": 16000,
+            "window": "hamming",
+            "n_mels": 80,
+            "frame_length": 25,
+            "frame_shift": 10,
+            "lfr_m": 7,
+            "lfr_n": 6,
+            "cmvn_file": None,
+            "dither": 0.0,
+        },
+        "tokenizer": "HuggingfaceTokenizer",
+        "tokenizer_conf": {"init_param_path": NANO_LLM_DIR},
+        "dataset_conf": {"do_think": False, "sys_prompt": True},
+    }
+    metas = {
+        "init_param": "model.pt",
+        "config": "config.yaml",
+        "tokenizer_conf": {"init_param_path": NANO_LLM_DIR},
+        "llm_conf": {"init_param_path": NANO_LLM_DIR},
+    }
+    with open(os.path.join(d, "config.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)
+    cj = {
+        "framework": "pytorch",
+        "task": "auto-speech-recognition",
+        "model": {"type": "funasr"},
+        "pipeline": {"type": "funasr-pipeline"},
+        "file_path_metas": metas,
+    }
+    with open(os.path.join(d, "configuration.json"), "w") as f:
+        json.dump(cj, f, indent=2)
+
+    conf = json.loads(json.dumps(cfg))  # as AutoModel.build_model sees it (paths made absolute)
+    conf["llm_conf"]["init_param_path"] = llm_dir
+    conf.update(conf.pop("model_conf"))
+    conf.update(input_size=SV_LFR_DIM, vocab_size=len(hf_tok))
+    torch.manual_seed(0)
+    m = tables.model_classes.get("FunASRNano")(**conf)
+    # LLM: random weights with attention/MLP outputs scaled ~0, so the residual stream is the token embedding
+    # and greedy decoding follows a bigram chain: last prompt token ("\n" or "\n\n") -> NANO_PHRASE -> <|im_end|>
+    llm = m.llm
+    with torch.no_grad():
+        for layer in llm.model.layers:
+            layer.self_attn.o_proj.weight.mul_(1e-3)
+            layer.mlp.down_proj.weight.mul_(1e-3)
+        emb = llm.model.embed_tokens.weight
+        emb.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(1))
+        starts = [hf_tok.encode("\n")[-1], hf_tok.encode("\n\n")[-1]]
+        phrase = hf_tok.encode(NANO_PHRASE)
+        assert len(set(phrase)) == len(phrase) and not set(phrase) & set(starts), phrase
+        lm_head = llm.lm_head.weight
+        lm_head.zero_()
+        for a, b in [(s, phrase[0]) for s in starts] + list(itertools.pairwise(phrase)) + [(phrase[-1], im_end)]:
+            lm_head[b] += 4.0 * emb[a] / emb[a].norm()
+    save(m, d)
+
+
 def build_all(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     tiny_seaco(os.path.join(out, "tiny_seaco_paraformer"))
@@ -394,3 +839,23 @@ def build_all(out: str) -> None:
     tiny_paraformer_streaming(os.path.join(out, "tiny_paraformer_streaming"))
     tiny_vad(os.path.join(out, "tiny_fsmn_vad"))
     tiny_punc(os.path.join(out, "tiny_ct_punc"))
+
+
+def retag_sensevoice(d, swaps: dict[str, str]) -> None:
+    """Make a tiny SenseVoice emit other tags: the CTC rows of each pair of tags in `swaps` are exchanged in
+    model.pt, e.g. {"<|NEUTRAL|>": "<|HAPPY|>"} -> every clip is tagged <|HAPPY|> where it was <|NEUTRAL|>."""
+    piece_id = {p: i for i, (p, _) in enumerate(sv_pieces())}
+    path = os.path.join(d, "model.pt")
+    state = torch.load(path, map_location="cpu")
+    for old, new in swaps.items():
+        a, b = piece_id[old], piece_id[new]
+        for key in ("ctc.ctc_lo.weight", "ctc.ctc_lo.bias"):
+            rows = state[key]
+            rows[[a, b]] = rows[[b, a]].clone()
+    torch.save(state, path)
+
+
+def build_sensevoice(d) -> None:
+    """A tiny SenseVoice whose clips are tagged happy, with laughter: tags the page shows as badges."""
+    tiny_sensevoice(d)
+    retag_sensevoice(d, {"<|NEUTRAL|>": "<|HAPPY|>", "<|Speech|>": "<|Laughter|>"})

@@ -18,8 +18,8 @@ class NativeOptions(BaseModel):
     hotwords: str | None = Field(None, description="space- or comma-separated words, or one per line")
     itn: bool | None = Field(None, description="inverse text normalization (numbers as digits); server default")
     language: str | None = Field(None, description="language code for engines that detect it; default auto")
-    engine: Literal["auto", "paraformer", "whisper"] | None = Field(
-        None, description="must match the loaded engine (see /health); auto = whatever is loaded"
+    engine: Literal["auto", "paraformer", "fun-asr-nano", "fun-asr-mlt-nano", "sensevoice", "whisper"] | None = Field(
+        None, description="one of the loaded engines (`engines` in /health); auto = the server's default"
     )
     response_format: Literal["json", "text", "srt", "vtt"] = "json"
 
@@ -29,7 +29,12 @@ class OpenAIOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field("whisper-1", max_length=200, description="any name; reported back, the loaded engine runs")
+    model: str = Field(
+        "whisper-1",
+        max_length=200,
+        description="a loaded engine's name (e.g. sensevoice, see /health) runs that engine; any other name "
+        "(e.g. whisper-1) runs the default engine; reported back",
+    )
     language: str | None = Field(None, description="ISO-639-1 code, e.g. zh, en")
     prompt: str | None = Field(None, description="taken as hotwords (space- or comma-separated)")
     keywords: list[str] | None = Field(None, description="hotwords, one per value (keywords[])")

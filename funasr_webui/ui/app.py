@@ -54,11 +54,19 @@ class Header:
     def engine_line(self, lang: str) -> str:
         engine = self.service.engine
         device = device_label(engine.device, lang)
-        return t("engine_line", lang, engine=esc(engine.name), model=esc(engine.model_name), device=device)
+        line = t("engine_line", lang, engine=esc(engine.name), model=esc(engine.model_name), device=device)
+        if len(self.service.engines) > 1:  # --engines: every loaded one, with its device
+            listed = ", ".join(
+                f"{esc(e.name)} ({esc(e.model_name)}, {device_label(e.device, lang)})"
+                + (f" · {t('engine_default', lang)}" if e is engine else "")
+                for e in self.service.engines
+            )
+            line += "  \n" + t("engines_line", lang, engines=listed)
+        return line
 
     def notice(self, lang: str) -> Any:
         """Shown while the embedded engine stands in for Paraformer, with how to get Paraformer."""
-        if self.service.engine.name == "paraformer":
+        if self.service.engine.name != "whisper":  # a FunASR model is the default
             return gr.update(value="", visible=False)
         text = "⚠ " + t("notice_embedded", lang)
         if self.service.notice:

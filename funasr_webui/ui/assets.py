@@ -37,6 +37,9 @@ CSS = """
 .status p { margin: 0; }
 .table-wrap :is(table, th, td, .cell-wrap) { font-family: var(--font); }  /* Gradio's default: monospace */
 .confirm-row { border: 1px solid #dc2626; border-radius: 8px; padding: 6px 10px; align-items: center; }
+.tag-badge { display: inline-block; padding: 0 8px; margin: 0 4px 2px 0; border-radius: 10px; font-size: var(--text-sm);
+             background: var(--neutral-100); border: 1px solid var(--neutral-200); }
+.dark .tag-badge { background: var(--neutral-800); border-color: var(--neutral-700); }
 """
 
 # Switching the browser-side language: Gradio's own locale switch (the one its Settings panel uses), reached

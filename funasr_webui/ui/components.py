@@ -20,7 +20,7 @@ from ..helpers import safe_stem
 from ..i18n import t, ui
 from ..service import Outcome, TranscriptionService
 from ..transcript import Transcript
-from .format import esc, failure_text, language_choices, segments_frame, stats_line, warn_status
+from .format import ENGINE_LABELS, esc, failure_text, language_choices, segments_frame, stats_line, warn_status
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +93,41 @@ def download_buttons(prefix: str, min_width: int) -> list[gr.DownloadButton]:
 
 @dataclass
 class OptionWidgets:
-    """Hotwords, ITN and language: the same controls for every way in."""
+    """Hotwords, ITN and language: the same controls for every way in; and the model selector (an input of its
+    own, after the page language, shown when several engines are loaded)."""
 
     hotwords: gr.Textbox
     itn: gr.Checkbox
     language: gr.Dropdown
+    engine: gr.Dropdown
 
     def inputs(self) -> list[gr.components.Component]:
         return [self.hotwords, self.itn, self.language]
 
 
+def engine_choices(service: TranscriptionService) -> list[tuple[str, str]]:
+    """The model selector: every loaded engine, the default first, as "SenseVoice-Small (SenseVoiceSmall)"."""
+    return [(f"{ENGINE_LABELS.get(e.name, e.name)} ({e.model_name})", e.name) for e in service.engines]
+
+
+def language_update(service: TranscriptionService, engine: str) -> Any:
+    """The language dropdown for the chosen engine: its own languages, back to auto-detect."""
+    try:
+        languages = service.engine_named(engine or None).languages
+    except UserError:  # cannot happen from the selector's own choices
+        languages = service.engine.languages
+    return gr.update(choices=language_choices(languages), value="auto", visible=bool(languages))
+
+
 def option_widgets(service: TranscriptionService, prefix: str) -> OptionWidgets:
+    engine = gr.Dropdown(
+        engine_choices(service),
+        value=service.engine.name,
+        label=ui("engine_select"),
+        info=ui("engine_select_info"),
+        visible=len(service.engines) > 1,  # one engine: nothing to choose
+        elem_id=f"{prefix}-engine",
+    )
     hotwords = gr.Textbox(
         label=ui("hotwords"),
         info=ui("hotwords_info"),
@@ -122,7 +146,8 @@ def option_widgets(service: TranscriptionService, prefix: str) -> OptionWidgets:
         visible=bool(languages),  # Paraformer: Mandarin with English words, nothing to choose
         elem_id=f"{prefix}-language",
     )
-    return OptionWidgets(hotwords, itn, language)
+    engine.change(lambda name: language_update(service, name), engine, language, queue=False, show_progress="hidden")
+    return OptionWidgets(hotwords, itn, language, engine)
 
 
 # --------------------------------------------------------------------------- the result view

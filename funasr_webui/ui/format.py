@@ -17,6 +17,7 @@ from ..history import Record
 from ..i18n import t, ui
 from ..messages import error_message
 from ..transcript import Transcript
+from .tags import cell_badges, tags_summary
 
 PREVIEW_CHARS = 60
 
@@ -31,6 +32,15 @@ LANGUAGE_NAMES = {
     "de": "Deutsch (de)",
     "es": "Español (es)",
     "ru": "Русский (ru)",
+}
+
+# the engines as the model selector, header and History filter name them
+ENGINE_LABELS = {
+    "paraformer": "Paraformer",
+    "fun-asr-nano": "Fun-ASR-Nano",
+    "fun-asr-mlt-nano": "Fun-ASR-MLT-Nano",
+    "sensevoice": "SenseVoice-Small",
+    "whisper": "Whisper base",
 }
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~])")  # what could make emphasis, links, code or tables
@@ -99,19 +109,22 @@ def segment_headers(lang: str) -> list[str]:
 
 
 def segments_frame(transcript: Transcript | None, lang: str) -> pd.DataFrame:
-    rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), s.text] for s in (transcript.segments if transcript else [])]
+    segments = transcript.segments if transcript else []
+    rows = [[fmt_timestamp(s.start), fmt_timestamp(s.end), cell_badges(s.tags, lang) + s.text] for s in segments]
     return pd.DataFrame(rows, columns=segment_headers(lang))
 
 
 def stats_line(transcript: Transcript, lang: str) -> str:
     speed = transcript.duration / transcript.elapsed if transcript.elapsed > 0 else 0.0
-    return t(
+    line = t(
         "stats",
         lang,
         duration=format_duration(transcript.duration, lang),
         elapsed=format_duration(transcript.elapsed, lang),
         speed=f"{speed:.1f}",
     )
+    tags = tags_summary(transcript, lang)  # SenseVoice's emotions and sounds, as badges
+    return line + ("  \n" + tags if tags else "")
 
 
 def relabel(frame: Any, headers: list[str]) -> Any:

@@ -32,6 +32,17 @@ def health(service: ServiceDep, queue: QueueDep) -> JSONResponse:
         "device": engine.device,
         "models": models,
         "languages": list(engine.languages),
+        # every loaded engine (the default first), each chosen per request with `engine` / OpenAI `model`
+        "engines": [
+            {
+                "name": e.name,
+                "model": e.model_name,
+                "device": e.device,
+                "default": e is engine,
+                "languages": list(e.languages),
+            }
+            for e in service.engines
+        ],
         "notice": _no_paths(service.notice) if service.notice else None,
         "queue": {"in_flight": queue.in_flight, "max_queue": queue.max_waiting},
         "limits": {

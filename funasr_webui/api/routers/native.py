@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from ...errors import UserError
-from ...service import Outcome, TranscriptionService
+from ...service import Outcome
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..options import NativeOptions, multipart_body
@@ -16,12 +15,6 @@ from ..responses import TRANSCRIPT_CONTENT, text_response
 from ..transcribe import transcribe_upload
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_auth)], responses=ERROR_RESPONSES)
-
-
-def check_engine(requested: str | None, service: TranscriptionService) -> None:
-    engine = service.engine
-    if requested and requested != "auto" and requested != engine.name:
-        raise UserError("engine_unavailable", requested=requested, engine=engine.name, model=engine.model_name)
 
 
 def native_json(outcome: Outcome, name: str) -> dict[str, Any]:
@@ -44,8 +37,7 @@ def native_json(outcome: Outcome, name: str) -> dict[str, Any]:
 )
 async def create_transcription(request: Request, service: ServiceDep, queue: QueueDep, client: ClientDep) -> Response:
     def options_of(form: NativeOptions):
-        check_engine(form.engine, service)
-        return service.options(form.hotwords, form.itn, form.language)
+        return service.options(form.hotwords, form.itn, form.language, engine=form.engine)
 
     outcome, upload, form = await transcribe_upload(request, service, queue, client, NativeOptions, options_of)
     if form.response_format == "json":

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from ...engine import parse_hotwords
+from ...engine import ENGINE_NAMES, parse_hotwords
 from ...service import Outcome
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
@@ -57,7 +57,9 @@ async def openai_transcription(request: Request, service: ServiceDep, queue: Que
         words = list(form.keywords or [])
         if form.prompt:  # OpenAI's prompt biases the vocabulary: here it is the hotword list
             words += parse_hotwords(form.prompt, service.settings.max_hotwords)
-        return service.options(words or None, None, form.language)
+        # `model` naming one of our engines chooses it (refused when not loaded); OpenAI's names run the default
+        engine = form.model.strip().lower() if form.model.strip().lower() in ENGINE_NAMES else None
+        return service.options(words or None, None, form.language, engine=engine)
 
     outcome, _upload, form = await transcribe_upload(request, service, queue, client, OpenAIOptions, options_of)
     if form.response_format in ("json", "verbose_json"):

@@ -58,6 +58,7 @@ class BatchCallbacks:
         language: str,
         fmt: str,
         lang: str,
+        engine: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> Iterator[list[Any]]:
         """Transcribe each file in turn, updating the table after each; a bad file fails alone.
@@ -75,7 +76,7 @@ class BatchCallbacks:
             problem = t("msg_too_many_files", lang, count=len(files), max=settings.max_batch_files)
         if problem is None:
             try:
-                options = self.service.options(hotwords, itn, language)
+                options = self.service.options(hotwords, itn, language, engine=engine or None)
             except Exception as e:
                 problem = failure_text(e, lang)
         if problem is not None:
@@ -174,7 +175,7 @@ def create_batch(ctx: PageContext) -> BatchTab:
         results = gr.State(BatchResults())
         outputs = [status, table, zip_button, results]
         # progress (and the queue position) on the status line: the table stays visible, filling in file by file
-        inputs = [files, *options.inputs(), fmt, ctx.lang]
+        inputs = [files, *options.inputs(), fmt, ctx.lang, options.engine]
         inference(start.click, callbacks.batch_run, inputs, outputs, show_progress_on=[status])
         fmt.change(callbacks.batch_format_changed, [results, fmt, ctx.lang], zip_button, show_progress="hidden")
     return BatchTab(tab, files, options, fmt, start, status, table, zip_button, results, callbacks)

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from ...engine import ENGINE_NAMES
 from ...helpers import format_duration, safe_stem
 from ...history import EXPORT_FORMATS, Page, Record
 from ...i18n import lang_of, t, ui
@@ -17,7 +18,17 @@ from ...qa import Hit
 from ...service import TranscriptionService
 from ..components import Downloads, download_buttons, download_updates, info, segments_table, warn
 from ..context import PageContext
-from ..format import esc, fmt_time, fmt_timestamp, preview, segments_frame, stored_error, strip_name, warn_status
+from ..format import (
+    ENGINE_LABELS,
+    esc,
+    fmt_time,
+    fmt_timestamp,
+    preview,
+    segments_frame,
+    stored_error,
+    strip_name,
+    warn_status,
+)
 
 TAB_KEY = "tab_history"
 HISTORY_PAGE_SIZE = 20
@@ -332,7 +343,7 @@ def create_history(ctx: PageContext) -> HistoryTab:
             date_to = gr.DateTime(label=ui("hist_to"), include_time=False, type="string", scale=1, elem_id="history-to")
         with gr.Row():
             engine = gr.Dropdown(
-                [(ui("filter_all"), ""), ("Paraformer", "paraformer"), ("Whisper", "whisper")],
+                [(ui("filter_all"), ""), *[(ENGINE_LABELS[name], name) for name in ENGINE_NAMES]],
                 value="",
                 label=ui("hist_engine"),
                 elem_id="history-engine",

@@ -63,6 +63,7 @@ class MicCallbacks:
         itn: bool,
         language: str,
         lang: str,
+        engine: str = "",
         progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
         lang = lang_of(lang)
@@ -73,7 +74,7 @@ class MicCallbacks:
         # lets History keep a copy for playback (keep_audio). The source stays "microphone".
         name = f"recording-{datetime.now():%Y%m%d-%H%M%S}.wav"
         try:
-            options = self.service.options(hotwords, itn, language)
+            options = self.service.options(hotwords, itn, language, engine=engine or None)
             report_progress(options, progress, t("msg_working", lang))
             outcome = self.service.transcribe_file(recording, name=name, source="microphone", options=options)
         except Exception as e:
@@ -97,6 +98,7 @@ class MicCallbacks:
         language: str,
         lang: str,
         request: gr.Request | None = None,
+        engine: str = "",  # the model selector; after the request, which Gradio fills in its place
     ) -> list[Any]:
         """Record pressed in live mode: a fresh LiveState for this browser session, options checked once, here.
 
@@ -105,14 +107,14 @@ class MicCallbacks:
         if isinstance(session, LiveSession) and not self.dictation.just_opened(session):
             self.dictation.close(session)  # one never stopped (its stop event was lost): saved, not dropped
         try:
-            session = self._open(hotwords, itn, language, request)
+            session = self._open(hotwords, itn, language, engine, request)
         except Exception as e:
             return [None, *failure(e, lang), gr.update(interactive=True)]
         return [session, *empty_result(lang, self.live_status(session, lang)), gr.update(interactive=False)]
 
-    def _open(self, hotwords: str, itn: bool, language: str, request: gr.Request | None) -> LiveSession:
+    def _open(self, hotwords: str, itn: bool, language: str, engine: str, request: gr.Request | None) -> LiveSession:
         """Raises UserError for options the user must change, or when too many dictations are running."""
-        options = self.service.options(hotwords, itn, language)
+        options = self.service.options(hotwords, itn, language, engine=engine or None)
         return self.dictation.open(options, getattr(request, "session_hash", None))
 
     def live_stream(
@@ -124,6 +126,7 @@ class MicCallbacks:
         language: str,
         lang: str,
         request: gr.Request | None = None,
+        engine: str = "",  # the model selector; after the request, which Gradio fills in its place
     ) -> list[Any]:
         """One chunk of the microphone (every LIVE_STREAM_EVERY_S): queue it for the worker, show where it is.
 
@@ -132,7 +135,7 @@ class MicCallbacks:
         keep = [gr.skip(), gr.skip(), gr.skip(), session]
         if session is None:  # the first chunk overtook the start event: open here, the start event keeps it
             try:
-                session = self._open(hotwords, itn, language, request)
+                session = self._open(hotwords, itn, language, engine, request)
             except Exception as e:  # the start event has said why already, as a toast
                 return [gr.skip(), warn_status(failure_text(e, lang)), gr.skip(), None]
         if not isinstance(session, LiveSession) or chunk is None or session.state.finished:
@@ -259,7 +262,7 @@ def create_microphone(ctx: PageContext) -> MicTab:
                     view = result_view("mic", "status_mic_idle")
                 with gr.Column(visible=False, elem_id="mic-live-result") as live_result:
                     live_view = result_view("mic-live", "status_live_idle")
-        inputs = [recording, *options.inputs(), ctx.lang]
+        inputs = [recording, *options.inputs(), ctx.lang, options.engine]
         # Stop starts recognition by itself: the event fires once the recording has reached the server
         inference(recording.stop_recording, callbacks.mic_recognize, inputs, view.outputs())
         inference(start.click, callbacks.mic_recognize, inputs, view.outputs())
@@ -289,7 +292,7 @@ def _live_events(
     # on its outputs even with show_progress hidden, so progress is pointed at the microphone, which shows none)
     live: dict[str, Any] = {"concurrency_id": "live", "concurrency_limit": None}
     live.update(show_progress="hidden", show_progress_on=audio)
-    inputs = [*options.inputs(), lang]
+    inputs = [*options.inputs(), lang, options.engine]
     audio.start_recording(callbacks.live_start, [session, *inputs], [session, *view.outputs(), mode], **live)
     audio.stream(
         callbacks.live_stream,

@@ -39,18 +39,41 @@ class SingleCallbacks:
         self.downloads = downloads or Downloads()
 
     def single_start(
-        self, file: str | None, hotwords: str, itn: bool, language: str, lang: str, progress: gr.Progress = PROGRESS
+        self,
+        file: str | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        engine: str = "",
+        progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
-        """Start: shows an earlier result of the same file with the same settings instead of redoing it."""
-        return self._single(file, hotwords, itn, language, lang, False, progress)
+        """Start: shows an earlier result of the same file with the same settings instead of redoing it.
+        `engine`: the model selector's choice ("": the default engine)."""
+        return self._single(file, hotwords, itn, language, lang, engine, False, progress)
 
     def single_rerun(
-        self, file: str | None, hotwords: str, itn: bool, language: str, lang: str, progress: gr.Progress = PROGRESS
+        self,
+        file: str | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        engine: str = "",
+        progress: gr.Progress = PROGRESS,
     ) -> list[Any]:
-        return self._single(file, hotwords, itn, language, lang, True, progress)
+        return self._single(file, hotwords, itn, language, lang, engine, True, progress)
 
     def _single(
-        self, file: str | None, hotwords: str, itn: bool, language: str, lang: str, force: bool, progress: Any
+        self,
+        file: str | None,
+        hotwords: str,
+        itn: bool,
+        language: str,
+        lang: str,
+        engine: str,
+        force: bool,
+        progress: Any,
     ) -> list[Any]:
         lang = lang_of(lang)
         hide_rerun = gr.update(visible=False)
@@ -59,7 +82,7 @@ class SingleCallbacks:
             return [*empty_result(lang, warn_status(t("msg_no_file", lang))), hide_rerun]
         path = Path(file)
         try:
-            options = self.service.options(hotwords, itn, language)
+            options = self.service.options(hotwords, itn, language, engine=engine or None)
             earlier = None if force else self.service.previous(path, options)
             if earlier is not None:
                 status = "ℹ " + t("msg_previous", lang, when=fmt_time(earlier.created_at))
@@ -97,7 +120,7 @@ def create_single(ctx: PageContext) -> SingleTab:
                 rerun = gr.Button(ui("rerun"), visible=False, elem_id="single-rerun")
             with gr.Column(scale=3):
                 view = result_view("single", "status_single_idle")
-        inputs = [file, *options.inputs(), ctx.lang]
+        inputs = [file, *options.inputs(), ctx.lang, options.engine]
         outputs = [*view.outputs(), rerun]
         inference(start.click, callbacks.single_start, inputs, outputs)
         inference(rerun.click, callbacks.single_rerun, inputs, outputs)

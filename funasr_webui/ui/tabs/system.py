@@ -89,6 +89,9 @@ class SystemCallbacks:
         rows.append(("sys_device", device_label(self.service.engine.device, lang)))
         if described.get("compute_type"):
             rows.append(("sys_compute", described["compute_type"]))
+        if len(self.service.engines) > 1:  # --engines: each loaded engine, its model and device
+            for e in self.service.engines:
+                rows.append(("sys_engines", f"{e.name}: {e.model_name} ({device_label(e.device, lang)})"))
         rows += torch_rows(lang)
         rows += [
             ("sys_cpu", str(os.cpu_count() or "?")),

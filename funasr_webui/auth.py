@@ -116,7 +116,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def exposure_warnings(host: str, creds: Credentials) -> list[str]:
+def exposure_warnings(host: str, creds: Credentials, tls: bool = False) -> list[str]:
     """What is reachable without credentials from other machines when binding to `host`."""
     if is_loopback(host):
         return []
@@ -131,5 +131,9 @@ def exposure_warnings(host: str, creds: Credentials) -> list[str]:
             f"WARNING: listening on {host} without --auth: the web page (which can read and delete the history) "
             "is open to anyone who can reach this machine; only the API needs a key."
         )
-    warnings.append("note: traffic is plain HTTP; put the server behind a TLS proxy on an untrusted network.")
+    if not tls:
+        warnings.append(
+            "note: traffic is plain HTTP (passwords and keys included): use --ssl-self-signed or --ssl-certfile, "
+            "or a TLS proxy, on an untrusted network."
+        )
     return warnings

@@ -80,6 +80,27 @@ def add_server_args(p: argparse.ArgumentParser, d: Settings) -> None:
         help="a host name the server may be reached by, besides localhost and --host (repeatable; * = any)",
     )
     p.add_argument("--max-live-sessions", type=int, default=d.max_live_sessions, help="live dictations at once (page)")
+    p.add_argument(
+        "--funasr-ws-port",
+        type=int,
+        default=d.funasr_ws_port,
+        metavar="PORT",
+        help="also speak FunASR's runtime WebSocket protocol on this port (FunASR's clients use 10095); off by default",
+    )
+    p.add_argument(
+        "--funasr-ws-max-connections",
+        type=int,
+        default=d.funasr_ws_max_connections,
+        help="FunASR WebSocket connections at once",
+    )
+    p.add_argument("--ssl-certfile", type=Path, default=d.ssl_certfile, help="HTTPS certificate (PEM)")
+    p.add_argument("--ssl-keyfile", type=Path, default=d.ssl_keyfile, help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--ssl-self-signed",
+        action="store_true",
+        default=d.ssl_self_signed,
+        help="HTTPS with a self-signed certificate for this machine's names and addresses, made once beside --db",
+    )
     add_settings_args(p, d)
 
 

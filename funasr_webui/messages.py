@@ -106,6 +106,37 @@ ERRORS: dict[str, ErrorText] = {
         ),
         status=503,
     ),
+    # ---- FunASR's WebSocket protocol (funasr_ws/), sent in the `error` of a message or a close reason
+    "ws_busy": _e(
+        (
+            "the FunASR WebSocket listener is busy: {count} connections are open (at most {limit}); try again later",
+            "FunASR WebSocket 服务繁忙：已有 {count} 个连接（最多 {limit} 个），请稍后再试",
+        ),
+        status=503,
+    ),
+    "ws_bad_mode": _e(
+        (
+            "unsupported mode {mode!r}: use offline, online or 2pass",
+            "不支持的模式 {mode!r}：请用 offline、online 或 2pass",
+        )
+    ),
+    "ws_bad_audio_fs": _e(
+        (
+            "unsupported audio_fs {audio_fs!r}: send PCM at 8000 to 48000 Hz (FunASR clients send 16000)",
+            "不支持的 audio_fs {audio_fs!r}：PCM 采样率须在 8000 至 48000 Hz 之间（FunASR 客户端默认 16000）",
+        )
+    ),
+    "ws_bad_message": _e(
+        ("a text message that is not a JSON object was ignored", "已忽略一条不是 JSON 对象的文本消息"),
+        status=400,
+    ),
+    "ws_too_much_audio": _e(
+        (
+            "too much audio on one connection (over {max_duration}); the rest was dropped",
+            "单个连接的音频过长（超过 {max_duration}），其余部分已丢弃",
+        ),
+        status=413,
+    ),
     # ---- API access
     "invalid_api_key": _e(("wrong API key or password", "API 密钥或密码错误"), status=401),
     "missing_api_key": _e(
@@ -245,6 +276,11 @@ ERRORS: dict[str, ErrorText] = {
     "record_not_found": _e(("no history record {id}", "没有历史记录 {id}"), code="not_found", status=404),
     "no_endpoint": _e(
         ("no such endpoint: {path} (see /docs)", "没有此接口：{path}（见 /docs）"), code="not_found", status=404
+    ),
+    "model_not_found": _e(
+        ("no such model {model!r} (GET /v1/models lists them)", "没有模型 {model!r}（GET /v1/models 列出可用模型）"),
+        code="not_found",
+        status=404,
     ),
     "http_not_found": _e(("{detail}", "{detail}"), code="not_found", status=404),
     "http_method_not_allowed": _e(("{detail}", "{detail}"), code="method_not_allowed", status=405),

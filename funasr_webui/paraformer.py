@@ -10,7 +10,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .engine import EngineResult, TranscribeOptions
-from .transcript import Segment
+from .transcript import Segment, Word
 from .vad import load_funasr_model
 
 # FunASR's streaming setting [0, 10, 5]: 600 ms chunks with 300 ms look-ahead
@@ -118,7 +118,12 @@ class ParaformerEngine:
         )
         item = result[0] if result else {}
         segments = [
-            Segment(round(offset + s["start"] / 1000.0, 3), round(offset + s["end"] / 1000.0, 3), s["text"].strip())
+            Segment(
+                round(offset + s["start"] / 1000.0, 3),
+                round(offset + s["end"] / 1000.0, 3),
+                s["text"].strip(),
+                words=token_words(s, offset) if options.word_timestamps else [],
+            )
             for s in item.get("sentence_info", [])
             if any(ch.isalnum() for ch in s.get("text", ""))  # drop a sentence that is only punctuation
         ]
@@ -126,6 +131,22 @@ class ParaformerEngine:
         # FunASR joins raw tokens with spaces; Chinese is written without them
         raw = re.sub(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])", "", item.get("raw_text", text)).strip()
         return text, raw, segments
+
+
+_TOKEN = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")  # a Chinese character, or a word of other letters
+
+
+def token_words(sentence: dict, offset: float) -> list[Word]:
+    """FunASR's character timestamps of one sentence (one [start_ms, end_ms] per token of its raw text) as
+    words. Without a pair for every token the times cannot be told apart: none are given rather than wrong ones."""
+    tokens = _TOKEN.findall(sentence.get("raw_text", ""))
+    stamps = sentence.get("timestamp") or []
+    if not tokens or len(tokens) != len(stamps):
+        return []
+    return [
+        Word(round(offset + a / 1000.0, 3), round(offset + b / 1000.0, 3), t)
+        for t, (a, b) in zip(tokens, stamps, strict=True)
+    ]
 
 
 def piece_bounds(audio: np.ndarray, piece: int) -> list[int]:

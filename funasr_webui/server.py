@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
-from . import __version__, tempfiles
+from . import __version__, tempfiles, tls
 from .api import include_api
 from .auth import Credentials, exposure_warnings
 from .security import BodyGuard, HostGuard, OriginGuard, PageLogin
@@ -31,7 +32,14 @@ def create_app(service: TranscriptionService) -> FastAPI:
 
     settings = service.settings
     credentials = Credentials.from_settings(settings.auth, settings.api_key)
-    app = FastAPI(title="funasr-webui", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="funasr-webui",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=listeners(service, credentials),
+    )
     # API routes first: the page is mounted at "/" and would otherwise answer every path.
     include_api(app, service, credentials)
     tempfiles.gradio_cache()
@@ -50,6 +58,29 @@ def create_app(service: TranscriptionService) -> FastAPI:
     page = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "")
     protect(app, settings, credentials, lambda: (page.tokens, page.cookie_id))
     return app
+
+
+def listeners(service: TranscriptionService, credentials: Credentials):
+    """What listens beside the page and the API, in the same event loop: FunASR's WebSocket protocol when
+    --funasr-ws-port is set (wss when the server has a certificate)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from .funasr_ws import FunasrListener
+
+        port = service.settings.funasr_ws_port
+        listener = None
+        if port:
+            listener = FunasrListener(service, credentials, port, tls.server_context(service.settings))
+            await listener.start()
+        app.state.funasr_ws = listener
+        try:
+            yield
+        finally:
+            if listener is not None:
+                await listener.stop()
+
+    return lifespan
 
 
 def protect(app: FastAPI, settings: Settings, credentials: Credentials, tokens) -> None:
@@ -77,12 +108,25 @@ def serve(settings: Settings) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    try:  # a bad certificate fails now too
+        settings = tls.resolve(settings)
+    except tls.TlsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     tempfiles.sweep_orphans()  # what a killed server left in the temp folder
     tempfiles.gradio_cache()  # before anything imports Gradio: some of its modules read the folder at import
     service = build_service(settings)  # every model loads before the port opens
     app = create_app(service)
-    for warning in exposure_warnings(settings.host, credentials):  # last thing printed before serving: seen
+    for warning in exposure_warnings(settings.host, credentials, settings.tls):  # last thing printed: seen
         print(warning, file=sys.stderr)
-    log.info("serving on http://%s:%d (API docs: /docs)", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    scheme = "https" if settings.tls else "http"
+    log.info("serving on %s://%s:%d (API docs: /docs)", scheme, settings.host, settings.port)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+    )
     return 0

@@ -106,10 +106,12 @@ class TranscriptionService:
         """Decode and transcribe without a trace in the history (the CLI's --no-history)."""
         return self.pipeline.transcribe_file(path, options, name=name)
 
-    def transcribe_audio(self, audio: np.ndarray, *, source: str, options: TranscribeOptions) -> Outcome:
-        """For audio already in memory (the microphone)."""
+    def transcribe_audio(
+        self, audio: np.ndarray, *, source: str, options: TranscribeOptions, name: str | None = None
+    ) -> Outcome:
+        """For audio already in memory (the microphone, a FunASR WebSocket stream)."""
         digest = audio_hash(audio.astype(np.float32).tobytes())
-        transcript, job = self._run(audio, name=source, source=source, digest=digest, options=options)
+        transcript, job = self._run(audio, name=name or source, source=source, digest=digest, options=options)
         return self._save(transcript, source=source, digest=digest, audio_path=None, key=self.key(options), job=job)
 
     def _run(
@@ -241,16 +243,16 @@ class TranscriptionService:
 
     # ------------------------------------------------------------------ live dictation
 
-    def save_live(self, state: LiveState, job: int | None = None) -> int | None:
-        """Save a finished live session once (source "microphone"); nothing is saved when nothing was said.
-        ``job``: the session's job (opened at its first sentence), closed by the save."""
+    def save_live(self, state: LiveState, job: int | None = None, source: str = "microphone") -> int | None:
+        """Save a finished live session once (source "microphone", or "websocket"); nothing is saved when nothing
+        was said. ``job``: the session's job (opened at its first sentence), closed by the save."""
         if state.record_id is not None:
             return state.record_id
         transcript = self.live.transcript(state)
         if transcript is None:
             self.cancel_job(job)
             return None
-        outcome = self._save(transcript, source="microphone", digest="", audio_path=None, job=job)
+        outcome = self._save(transcript, source=source, digest="", audio_path=None, job=job)
         state.record_id = outcome.record_id
         return state.record_id
 

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     upload_idle_timeout: float = 30.0  # seconds an upload may send nothing before it is refused
     upload_timeout: float = 3600.0  # seconds one upload may take in all
     max_live_sessions: int = 4  # live dictations at once (each keeps the recognizer busy in real time)
+    funasr_ws_port: int | None = None  # FunASR's runtime WebSocket protocol on this port (FunASR uses 10095)
+    funasr_ws_max_connections: int = 4  # FunASR WebSocket connections at once
+    ssl_certfile: Path | None = None  # HTTPS (and wss for the FunASR listener) with this certificate ...
+    ssl_keyfile: Path | None = None  # ... and its private key
+    ssl_self_signed: bool = False  # make (once, beside the database) a self-signed certificate and serve HTTPS
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_certfile is not None
 
     @property
     def max_upload_bytes(self) -> int:

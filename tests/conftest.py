@@ -98,6 +98,17 @@ def live_server(service) -> Iterator[LiveServer]:
         yield server
 
 
+@pytest.fixture
+def funasr_ws(service) -> Iterator[tuple[LiveServer, str]]:
+    """The real app with its FunASR WebSocket listener (--funasr-ws-port) on a port of its own: (server, ws URL)."""
+    from funasr_webui.server import create_app
+    from tests.helpers import free_port
+
+    service.settings.funasr_ws_port = free_port()
+    with LiveServer(create_app(service)) as server:
+        yield server, f"ws://127.0.0.1:{service.settings.funasr_ws_port}"
+
+
 @pytest.fixture(scope="session")
 def tiny_engine_models(tiny_models: Path, tmp_path_factory) -> Path:
     """A models/ folder as `./run.sh download --model all` leaves it (less CAM++), holding tiny random-weight

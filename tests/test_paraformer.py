@@ -176,3 +176,57 @@ def test_live_two_pass_streams_partials_per_session(pipeline: Pipeline, shared_a
     live.finish(b)
     assert pa == partials and pb == partials
     assert a.sentences == sentences and b.sentences == sentences
+
+
+def test_character_timestamps_become_words(pipeline: Pipeline, example: np.ndarray) -> None:
+    """FunASR's [start_ms, end_ms] per token: one word per character of the raw text, within its sentence."""
+    plain = pipeline.transcribe(example, TranscribeOptions(itn=False))
+    assert all(not s.words for s in plain.segments)  # only when asked for
+    t = pipeline.transcribe(example, TranscribeOptions(itn=False, word_timestamps=True))
+    words = [w for s in t.segments for w in s.words]
+    assert words and "".join(w.word for w in words) == t.raw_text.replace(" ", "")
+    for s in t.segments:
+        assert all(s.start - 0.001 <= w.start <= w.end <= s.end + 0.001 for w in s.words)
+    assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+def test_funasr_websocket_and_openai_words_with_paraformer(pipeline: Pipeline, shared_audio: Path, tmp_path) -> None:
+    """With Paraformer loaded: 2pass partials from the streaming model (appended as they come), offline results
+    with FunASR's `timestamp` string, and OpenAI's verbose_json `words` from the character timestamps."""
+    import json
+
+    import openai
+
+    from funasr_webui.funasr_ws.protocol import timestamp_units
+    from funasr_webui.history import HistoryStore
+    from funasr_webui.server import create_app
+    from funasr_webui.service import TranscriptionService
+    from tests.funasr_ws_helpers import ws_exchange
+    from tests.helpers import LiveServer, free_port
+
+    settings = pipeline.settings.model_copy(update={"db": tmp_path / "h.db", "funasr_ws_port": free_port()})
+    service = TranscriptionService(settings, pipeline, HistoryStore(settings.db))
+    audio, _ = sf.read(shared_audio / "zh" / "asr_example.wav", dtype="int16")
+    pcm = audio.tobytes() + bytes(32000)
+    url = f"ws://127.0.0.1:{settings.funasr_ws_port}"
+    end = {"is_speaking": False, "is_end": True}
+    with LiveServer(create_app(service)) as server:
+        two_pass = ws_exchange(url, {"mode": "2pass", "wav_name": "p", "is_speaking": True}, pcm, end)
+        offline = ws_exchange(url, {"mode": "offline", "wav_name": "q", "is_speaking": True}, pcm, end)
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk")
+        with (shared_audio / "zh" / "asr_example.wav").open("rb") as f:
+            verbose = client.audio.transcriptions.create(
+                model="paraformer", file=f, response_format="verbose_json", timestamp_granularities=["word"]
+            )
+        assert [m.id for m in client.models.list()] == ["paraformer", "whisper-1"]
+    online = [m for m in two_pass if m["mode"] == "2pass-online"]
+    finals = [m for m in two_pass if m["mode"] == "2pass-offline"]
+    assert online and finals and finals[-1]["is_final"] is True and two_pass[-1]["is_end"] is True
+    [result, ack] = offline
+    assert result["mode"] == "offline" and ack["is_final"] is True
+    pairs = json.loads(result["timestamp"])  # a JSON string, as FunASR's document and C++ server send it
+    assert len(pairs) == timestamp_units(result["text"]) and pairs == sorted(pairs)
+    assert result["stamp_sents"] and result["stamp_sents"][0]["ts_list"]
+    assert verbose.words and all(w.start <= w.end for w in verbose.words)
+    assert all(any(s.start <= w.start and w.end <= s.end + 0.001 for s in verbose.segments) for w in verbose.words)
+    service.history.close()

@@ -41,11 +41,14 @@ class OpenAIOptions(BaseModel):
     response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] = "json"
     temperature: float = Field(0.0, ge=0.0, le=1.0, description="accepted and ignored (decoding is greedy/beam)")
     timestamp_granularities: list[Literal["segment", "word"]] | None = Field(
-        None, description="accepted; segments are always returned in verbose_json, words never"
+        None,
+        description="verbose_json always has segments; `word` adds `words` with start/end (when the engine gives them)",
     )
     include: list[str] | None = Field(None, description="accepted and ignored")
     chunking_strategy: str | None = Field(None, description="accepted and ignored (VAD always segments)")
-    stream: Literal[False] | None = Field(None, description="streaming is not supported")
+    stream: bool | None = Field(
+        None, description="true: server-sent events transcript.text.delta (one per sentence), then transcript.text.done"
+    )
 
 
 M = TypeVar("M", bound=BaseModel)

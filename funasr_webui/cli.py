@@ -7,9 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-from . import history_cli, models
+from . import history_cli, models, qa_cli
 from .engine import ENGINE_NAMES
 from .helpers import printable
+from .qa.report import json_with_flags
 from .settings import Settings
 from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
 
@@ -103,6 +104,30 @@ def add_server_args(p: argparse.ArgumentParser, d: Settings) -> None:
     add_settings_args(p, d)
 
 
+def add_transcribe_options(p: argparse.ArgumentParser, d: Settings) -> None:
+    """How to transcribe: the options `transcribe` and `ingest` share (one definition, so both always have the same
+    ones), then the settings of the models. Read back with ``transcribe_options``."""
+    p.add_argument("--format", choices=FORMATS, default="txt")
+    p.add_argument("--out", type=Path, help="write FILE.<format> into this folder instead of printing")
+    p.add_argument("--hotwords", help="space-separated words, or a file with one per line")
+    p.add_argument("--no-itn", action="store_true", help="keep numbers as words (no inverse text normalization)")
+    p.add_argument("--language", help="language code for engines that detect it (default: auto)")
+    p.add_argument(
+        "--speakers",
+        type=speakers_arg,
+        metavar="auto|N",
+        help="label who spoke: auto = find how many, N = exactly N voices (1-10); default off",
+    )
+    add_settings_args(p, d)
+
+
+def transcribe_options(service, args: argparse.Namespace):
+    """The TranscribeOptions of ``add_transcribe_options``' arguments (UserError for bad ones)."""
+    return service.options(
+        read_hotwords(args.hotwords), itn=not args.no_itn, language=args.language, speakers=args.speakers
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m funasr_webui", description="Local speech-to-text (FunASR).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,19 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("transcribe", help="transcribe files and print or write the results")
     tr.add_argument("files", nargs="+", type=Path)
-    tr.add_argument("--format", choices=FORMATS, default="txt")
-    tr.add_argument("--out", type=Path, help="write FILE.<format> into this folder instead of printing")
-    tr.add_argument("--hotwords", help="space-separated words, or a file with one per line")
-    tr.add_argument("--no-itn", action="store_true", help="keep numbers as words (no inverse text normalization)")
-    tr.add_argument("--language", help="language code for engines that detect it (default: auto)")
-    tr.add_argument(
-        "--speakers",
-        type=speakers_arg,
-        metavar="auto|N",
-        help="label who spoke: auto = find how many, N = exactly N voices (1-10); default off",
-    )
     tr.add_argument("--no-history", action="store_true", help="do not save the results to the history")
-    add_settings_args(tr, defaults)
+    add_transcribe_options(tr, defaults)
+
+    ing = sub.add_parser(
+        "ingest", help="transcribe every media file of a folder not yet in the history (for cron); see README"
+    )
+    ing.add_argument("folder", type=Path)
+    ing.add_argument("--recursive", action="store_true", help="include subfolders")
+    ing.add_argument("--watch", action="store_true", help="keep polling for new files (Ctrl-C or SIGTERM stops)")
+    ing.add_argument("--interval", type=float, default=10.0, help="--watch: seconds between polls (default 10)")
+    ing.add_argument(
+        "--settle", type=float, default=5.0, help="take a file once unchanged for this many seconds (default 5)"
+    )
+    ing.add_argument("--retry-failed", action="store_true", help="transcribe files that failed before again")
+    add_transcribe_options(ing, defaults)
 
     dl = sub.add_parser("download", help="download models from ModelScope into --models-dir")
     dl.add_argument(
@@ -139,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--timeout", type=float, default=3600.0)
 
     history_cli.register(sub)
+    qa_cli.register(sub)
     return parser
 
 
@@ -171,9 +199,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     if service.notice:
         print(service.notice, file=sys.stderr)
     try:
-        options = service.options(
-            read_hotwords(args.hotwords), itn=not args.no_itn, language=args.language, speakers=args.speakers
-        )
+        options = transcribe_options(service, args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -190,11 +216,12 @@ def run_transcribe(args: argparse.Namespace) -> int:
         try:
             if not path.is_file():
                 raise UserError("file_not_found", filename=printable(str(path)))
+            flags = []
             if args.no_history:
                 transcript = service.transcribe_unsaved(path, name=path.name, options=options)
             else:
                 outcome = service.transcribe_file(path, name=path.name, source=path.name, options=options)
-                transcript = outcome.transcript
+                transcript, flags = outcome.transcript, outcome.flags
                 if outcome.save_error:
                     print(f"warning: {outcome.save_error}", file=sys.stderr)
         except UserError as e:
@@ -204,21 +231,33 @@ def run_transcribe(args: argparse.Namespace) -> int:
         finally:
             file_bar.close()
         info = DocumentInfo(title=path.name)
+        with_flags = args.format == "json" and not args.no_history  # what the quality rules found, as the API
         # a binary format (docx) cannot go to the terminal: FILE.docx is written into the current folder
         folder = args.out or (Path.cwd() if args.format in BINARY_FORMATS else None)
         if folder is not None:
             target = folder / f"{path.stem}.{args.format}"
-            target.write_bytes(render_bytes(transcript, args.format, info))
+            if with_flags:
+                target.write_text(json_with_flags(render(transcript, "json", info), flags), encoding="utf-8")
+            else:
+                target.write_bytes(render_bytes(transcript, args.format, info))
             print(
                 f"{name} -> {printable(str(target))} ({transcript.duration:.1f} s audio, RTF {transcript.rtf:.3f})",
                 file=sys.stderr,
             )
         else:
             text = render(transcript, args.format, info)
+            if with_flags:
+                text = json_with_flags(text, flags)
             if len(args.files) > 1:
                 print(f"==> {name} <==")
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 1 if failures else 0
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from .ingest import run_ingest as ingest
+
+    return ingest(args)
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -243,5 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("funasr_webui").setLevel(logging.INFO)
     args = build_parser().parse_args(argv)
-    commands = {"serve": run_serve, "transcribe": run_transcribe, "download": run_download, "history": history_cli.run}
+    commands = {
+        "serve": run_serve,
+        "transcribe": run_transcribe,
+        "ingest": run_ingest,
+        "download": run_download,
+        "history": history_cli.run,
+        "qa": qa_cli.run,
+    }
     return commands[args.command](args)

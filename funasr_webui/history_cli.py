@@ -12,6 +12,7 @@ python -m funasr_webui history stats | delete ID... | vacuum
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import unicodedata
 from pathlib import Path
@@ -41,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     paging = argparse.ArgumentParser(add_help=False)
     paging.add_argument("--limit", type=int, default=20, help="records per page (default 20)")
     paging.add_argument("--offset", type=int, default=0, help="records to skip")
+    paging.add_argument(
+        "--format", choices=["table", "json"], default="table", help="json: records with their QA flags"
+    )
+    paging.add_argument("--flagged", action="store_true", help="only records a quality rule found something on")
+    paging.add_argument("--rule", help="only records with a hit of this quality rule")
 
     hist = subparsers.add_parser("history", parents=[db_opt], help="browse, search and export saved transcripts")
     verbs = hist.add_subparsers(dest="history_verb", required=True, metavar="VERB")
@@ -70,17 +76,25 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return hist
 
 
+def open_store(args: argparse.Namespace, create: bool = False) -> HistoryStore | None:
+    """The store of ``--db`` (or the server's); None, with the reason on stderr, when it cannot be opened.
+    A missing file is only created when ``create`` (reading never leaves an empty database behind)."""
+    db = Path(getattr(args, "db", None) or _default_db())
+    if not db.exists() and not create:
+        print(f"no history database at {db}", file=sys.stderr)
+        return None
+    try:
+        return HistoryStore(db)
+    except Exception as e:  # unreadable or newer file: say so, no traceback
+        print(f"cannot open history database {db}: {e}", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run a ``history`` verb; returns the exit code."""
     out = out or sys.stdout
-    db = Path(getattr(args, "db", None) or _default_db())
-    if not db.exists():  # do not create an empty database as a side effect of reading
-        print(f"no history database at {db}", file=sys.stderr)
-        return 1
-    try:
-        store = HistoryStore(db)
-    except Exception as e:  # unreadable or newer file: say so, no traceback
-        print(f"cannot open history database {db}: {e}", file=sys.stderr)
+    store = open_store(args)
+    if store is None:
         return 1
     try:
         return _VERBS[args.history_verb](store, args, out)
@@ -113,7 +127,24 @@ def _filters(args: argparse.Namespace) -> dict:
 
 
 def _list(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
-    page = store.search(getattr(args, "query", ""), **_filters(args), limit=args.limit, offset=args.offset)
+    page = store.search(
+        getattr(args, "query", ""),
+        **_filters(args),
+        flagged=args.flagged,
+        rule=args.rule,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    if args.format == "json":
+        hits = store.hits(r.id for r in page.records)
+        items = []
+        for rec in page.records:
+            d = rec.to_dict()
+            del d["segments"], d["raw_text"]  # as the API's list: `show ID --format json` has everything
+            items.append({**d, "flags": [h.to_dict() for h in hits.get(rec.id, [])]})
+        json.dump(items, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return 0
     _print_page(page, out)
     return 0
 

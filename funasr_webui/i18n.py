@@ -360,6 +360,129 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "已释放 GPU 缓存：{before} → {after}。",
     ),
     "msg_no_gpu": ("No GPU is in use, so there is nothing to free.", "当前没有使用 GPU，无需释放。"),
+    # ---- quality checks (QA tab, and its filter on the History tab)
+    "tab_qa": ("Quality checks", "质检"),
+    "qa_intro": (
+        "Rules check **every** transcription when it is saved (page, batch, microphone, API, CLI, `ingest`). "
+        "A **forbidden** rule flags each time one of its phrases is said; a **required** rule flags a call where "
+        "none of its phrases is said (in its time window). Punctuation and spaces are ignored, and numbers are "
+        "matched as spoken and as written.",
+        "规则会在**每一次**识别结果保存时自动检查（单文件、批量、麦克风、API、命令行、`ingest`）。"
+        "**禁用语**规则：通话中每说一次其中的词就记一次；**必说语**规则：通话中（在指定时间段内）一个词都没说就记一次“缺失”。"
+        "匹配时忽略标点和空格，数字按读法和写法都能匹配。",
+    ),
+    "qa_rules": ("Rules — click a row to edit it", "规则——点击某一行进行编辑"),
+    "qa_col_name": ("Name", "名称"),
+    "qa_col_kind": ("Kind", "类型"),
+    "qa_col_phrases": ("Phrases", "词语"),
+    "qa_col_window": ("Time window", "时间段"),
+    "qa_col_speaker": ("Speaker", "说话人"),
+    "qa_col_enabled": ("On", "启用"),
+    "qa_col_hits": ("Hits", "命中"),
+    "qa_col_calls": ("Calls", "通话数"),
+    "qa_col_rule": ("Rule", "规则"),
+    "qa_col_phrase": ("Phrase", "词语"),
+    "qa_col_rules": ("Rules hit", "命中规则"),
+    "qa_kind_forbidden": ("forbidden", "禁用语"),
+    "qa_kind_required": ("required", "必说语"),
+    "qa_kind_missing": ("missing", "缺失"),
+    "qa_whole_call": ("whole call", "整通"),
+    "qa_anyone": ("anyone", "任何人"),
+    "qa_speaker_n": ("speaker {n}", "第 {n} 位说话人"),
+    "qa_yes": ("yes", "是"),
+    "qa_no": ("no", "否"),
+    "qa_edit": ("Rule", "编辑规则"),
+    "qa_name": ("Name", "名称"),
+    "qa_name_info": ("Shown in reports, e.g. greeting", "显示在报告中，例如：开场问候"),
+    "qa_kind": ("Kind", "类型"),
+    "qa_kind_info": (
+        "forbidden: flag each time a phrase is said · required: flag a call that says none of them",
+        "禁用语：每说一次记一次 · 必说语：一个都没说则记一次",
+    ),
+    "qa_phrases": ("Phrases (one per line)", "词语（每行一个）"),
+    "qa_phrases_info": ("Any of them counts, e.g. 您好 and 你好", "任一词语都算，例如“您好”和“你好”"),
+    "qa_window": ("Time window, seconds (optional)", "时间段，秒（可选）"),
+    "qa_window_info": (
+        "from, to: 0, 15 = the first 15 s; -30, 0 = the last 30 s; empty = the whole call",
+        "起, 止：0, 15 = 前 15 秒；-30, 0 = 最后 30 秒；留空 = 整通",
+    ),
+    "qa_speaker": ("Speaker", "说话人"),
+    "qa_speaker_info": (
+        "Only when the call has speakers: 1 = whoever speaks first (usually the agent)",
+        "仅在识别出说话人时生效：1 = 最先说话的人（通常是客服）",
+    ),
+    "qa_enabled": ("Enabled", "启用"),
+    "qa_save": ("Save rule", "保存规则"),
+    "qa_new": ("New rule", "新建规则"),
+    "qa_delete": ("Delete rule", "删除规则"),
+    "qa_import": ("Import rules (JSON)", "导入规则（JSON）"),
+    "qa_import_info": (
+        'A list such as [{{"name": "banned", "kind": "forbidden", "phrases": ["我不知道"]}}]; rules of the same name '
+        "are updated",
+        '形如 [{{"name": "banned", "kind": "forbidden", "phrases": ["我不知道"]}}] 的列表；同名规则会被更新',
+    ),
+    "qa_export": ("Export rules", "导出规则"),
+    "qa_hotwords": ("Pass the rules' phrases to the engine as hotwords", "把规则中的词语作为热词交给识别引擎"),
+    "qa_hotwords_info": (
+        "Helps the engine recognize the words being checked (they count towards the hotword limit, after your own). "
+        "Measured on the test recordings, noise and silence: the engine did not write rule phrases into calls that "
+        "never said them (bench/RESULTS.md). Changing rules never re-transcribes: use “apply” below.",
+        "帮助引擎识别要检查的词（计入热词上限，排在您自己的热词之后）。已在测试录音、噪声和静音上实测："
+        "引擎没有在没说过这些词的通话里“听出”它们（见 bench/RESULTS.md）。修改规则不会重新识别，请用下方“重新检查”。",
+    ),
+    "qa_apply": ("Apply rules to existing records", "对已有记录重新检查"),
+    "qa_apply_info": (
+        "Checks the transcripts of the date range below again with today's rules (no re-transcription)",
+        "用当前规则重新检查下方日期范围内的已有记录（不重新识别）",
+    ),
+    "qa_summary_title": ("Summary and flagged calls", "汇总与被标记的通话"),
+    "qa_refresh": ("Show", "查看"),
+    "qa_summary": (
+        "**{checked}** calls checked · **{flagged}** flagged ({share})",
+        "已检查 **{checked}** 通 · 被标记 **{flagged}** 通（{share}）",
+    ),
+    "qa_per_rule": ("Hits per rule", "各规则命中数"),
+    "qa_flagged": (
+        "Flagged calls, newest first — click one to see its hits",
+        "被标记的通话（最新在前）——点击查看命中详情",
+    ),
+    "qa_call": ("Call", "通话详情"),
+    "qa_call_idle": (
+        "Click a flagged call above to see its sentences and hits.",
+        "点击上方被标记的通话，查看句子和命中情况。",
+    ),
+    "qa_call_line": (
+        "**{source}** · {time} · {duration} · record #{id}",
+        "**{source}** · {time} · {duration} · 记录 #{id}",
+    ),
+    "qa_hits": ("Hits", "命中"),
+    "qa_report_format": ("Report format", "报告格式"),
+    "qa_report": ("Download report", "下载报告"),
+    "qa_report_file": ("Report", "报告"),
+    "qa_report_hint": (
+        "One row per hit: file, time, rule, phrase, sentence — for the date range above.",
+        "每个命中一行：文件、时间、规则、词语、句子——按上方日期范围。",
+    ),
+    "msg_rule_saved": ("Rule “{name}” saved.", "规则“{name}”已保存。"),
+    "msg_rule_deleted": (
+        "Rule deleted. Its earlier hits stay until you apply the rules again.",
+        "规则已删除。已有的命中记录会保留，重新检查后才会消失。",
+    ),
+    "msg_rules_imported": (
+        "Rules imported: {added} added, {updated} updated.",
+        "已导入规则：新增 {added} 条，更新 {updated} 条。",
+    ),
+    "msg_rules_applied": ("{count} records checked again: {hits} hits.", "已重新检查 {count} 条记录：命中 {hits} 次。"),
+    "msg_no_rules": ("There are no active rules yet.", "还没有启用的规则。"),
+    "msg_report_empty": ("No hits in this date range.", "该日期范围内没有命中。"),
+    "msg_bad_window": (
+        "The time window must be two numbers, from and to, e.g. 0, 15 or -30, 0.",
+        "时间段应为两个数字（起, 止），例如 0, 15 或 -30, 0。",
+    ),
+    "msg_qa_flagged": ("{count} quality hit(s): {rules}", "质检命中 {count} 处：{rules}"),
+    "hist_qa": ("Quality checks", "质检"),
+    "hist_qa_flagged": ("Flagged (any rule)", "被标记（任意规则）"),
+    "hist_qa_line": ("**Quality checks:** {hits}", "**质检**：{hits}"),
     # ---- several engines loaded (--engines): the model selector, the header, emotion and sound-event tags
     "engine_select": ("Recognition model", "识别模型"),
     "engine_select_info": (

@@ -231,6 +231,62 @@ ERRORS: dict[str, ErrorText] = {
         )
     ),
     # ---- API: not found, and what the framework refuses (its own words, in both fields)
+    # ---- quality rules (qa/rules.py): a bad rule names itself and what to fix
+    "rule_not_object": _e(
+        ("rule {rule}: each rule must be a JSON object", "规则 {rule}：每条规则必须是 JSON 对象"), code="bad_rule"
+    ),
+    "rule_unknown_field": _e(
+        ("rule {rule!r}: unknown field {field!r}", "规则 {rule!r}：未知字段 {field!r}"), code="bad_rule"
+    ),
+    "rule_no_name": _e(("rule {rule}: it needs a name", "规则 {rule}：缺少名称 name"), code="bad_rule"),
+    "rule_name_too_long": _e(
+        ("rule {rule!r}: the name is over {limit} characters", "规则 {rule!r}：名称超过 {limit} 个字符"),
+        code="bad_rule",
+    ),
+    "rule_bad_kind": _e(
+        (
+            "rule {rule!r}: unknown kind {kind!r} (use 'forbidden' or 'required')",
+            "规则 {rule!r}：未知类型 {kind!r}（应为 forbidden 或 required）",
+        ),
+        code="bad_rule",
+    ),
+    "rule_bad_phrases": _e(
+        ("rule {rule!r}: phrases must be a list of words", "规则 {rule!r}：phrases 必须是词语列表"), code="bad_rule"
+    ),
+    "rule_no_phrases": _e(
+        ("rule {rule!r}: phrases is empty (give at least one word)", "规则 {rule!r}：phrases 为空（至少填写一个词）"),
+        code="bad_rule",
+    ),
+    "rule_too_many_phrases": _e(
+        ("rule {rule!r}: more than {limit} phrases", "规则 {rule!r}：词语超过 {limit} 个"), code="bad_rule"
+    ),
+    "rule_phrase_too_long": _e(
+        ("rule {rule!r}: a phrase is over {limit} characters", "规则 {rule!r}：有词语超过 {limit} 个字符"),
+        code="bad_rule",
+    ),
+    "rule_bad_window": _e(
+        (
+            "rule {rule!r}: within_s must be [from, to] in seconds, from < to, both >= 0 (from the start) or both"
+            " <= 0 (from the end, e.g. [-30, 0] = the last 30 s)",
+            "规则 {rule!r}：within_s 应为 [起, 止]（秒），起 < 止，两者都 >= 0（从开头算）"
+            "或都 <= 0（从结尾算，如 [-30, 0] = 最后 30 秒）",
+        ),
+        code="bad_rule",
+    ),
+    "rule_bad_speaker": _e(
+        (
+            "rule {rule!r}: speaker must be a position from 1 (the first voice of the call) to 20",
+            "规则 {rule!r}：speaker 应为说话人序号 1（通话中第一个说话的人）到 20",
+        ),
+        code="bad_rule",
+    ),
+    "rule_bad_enabled": _e(
+        ("rule {rule!r}: enabled must be true or false", "规则 {rule!r}：enabled 应为 true 或 false"), code="bad_rule"
+    ),
+    "rule_duplicate": _e(("rule {rule!r}: two rules have this name", "规则 {rule!r}：有两条规则同名"), code="bad_rule"),
+    "bad_rules_file": _e(("not a rules file ({detail})", "不是有效的规则文件（{detail}）"), code="bad_rule"),
+    "rule_exists": _e(("a rule named {rule!r} exists already", "已有名为 {rule!r} 的规则"), status=409),
+    "rule_not_found": _e(("no rule {id}", "没有规则 {id}"), code="not_found", status=404),
     "record_not_found": _e(("no history record {id}", "没有历史记录 {id}"), code="not_found", status=404),
     "no_endpoint": _e(
         ("no such endpoint: {path} (see /docs)", "没有此接口：{path}（见 /docs）"), code="not_found", status=404

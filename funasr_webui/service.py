@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from .errors import UserError
 from .history import HistoryError, HistoryStore, Page, Record, audio_hash, settings_key
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
+from .qa.rules import Hit
+from .qa.service import QaService
 from .settings import Settings
 from .speakers import checked_names, parse_speakers
 from .transcript import Transcript
@@ -34,6 +36,7 @@ class Outcome:
     transcript: Transcript
     record_id: int | None  # None when saving failed (the transcript is still the user's)
     save_error: str | None = None
+    flags: list[Hit] = field(default_factory=list)  # what the quality rules found (saved with the record)
 
 
 class TranscriptionService:
@@ -44,6 +47,8 @@ class TranscriptionService:
         # One LiveTranscriber for all dictations (the models are shared, one call at a time under the pipeline's
         # lock); each dictation has its own LiveState.
         self.live = LiveTranscriber(pipeline)
+        # Quality rules: every transcript is checked when it is saved (_save), whichever entry point made it.
+        self.qa = QaService(history, pipeline.itn)
 
     def options(
         self,
@@ -84,11 +89,13 @@ class TranscriptionService:
         """The newest finished transcript of the same audio with the same settings, if any."""
         return self.history.find_previous(audio_hash(Path(path)), self.key(options))
 
-    def transcribe_file(self, path: str | Path, *, name: str, source: str, options: TranscribeOptions) -> Outcome:
+    def transcribe_file(
+        self, path: str | Path, *, name: str, source: str, options: TranscribeOptions, digest: str | None = None
+    ) -> Outcome:
         """Decode, transcribe and save one file. A file that cannot be decoded raises UserError after a failed
-        record is saved; nothing else of it is kept."""
+        record is saved; nothing else of it is kept. ``digest``: the file's audio_hash, when the caller has it."""
         path = Path(path)
-        digest = audio_hash(path)
+        digest = digest or audio_hash(path)
         started = time.perf_counter()
         try:
             audio = self.pipeline.decode(path, name)
@@ -119,8 +126,11 @@ class TranscriptionService:
         """Transcribe decoded audio under a job (returned, for _save to close); a model failure is saved in its
         place and raised as UserError."""
         job = self.start_job(source, digest, options, name=name, duration=audio.size / SAMPLE_RATE)
+        # The quality rules' phrases join the hotwords here (when switched on), not in options(): the settings key
+        # stays the user's, so a rule change never makes a call "new" (ingest, "done before"); apply re-checks.
+        engine_options = replace(options, hotwords=self.qa.hotwords(options.hotwords, self.settings.max_hotwords))
         try:
-            transcript = self.pipeline.transcribe(audio, options)
+            transcript = self.pipeline.transcribe(audio, engine_options)
         except UserError:
             self.cancel_job(job)
             raise
@@ -194,15 +204,22 @@ class TranscriptionService:
         job: int | None = None,
     ) -> Outcome:
         # key: the settings as asked for (language "auto"), so a repeat request finds this record
+        hits = self.qa.check(transcript)  # None: no active rules
         try:
             record_id = self.history.add(
-                transcript, source=source, audio_hash=digest, audio_path=audio_path, settings_key=key, job=job
+                transcript,
+                source=source,
+                audio_hash=digest,
+                audio_path=audio_path,
+                settings_key=key,
+                job=job,
+                hits=hits,
             )
-            return Outcome(transcript, record_id)
+            return Outcome(transcript, record_id, flags=hits or [])
         except (HistoryError, OSError) as e:  # full disk, read-only file: the user still gets the text
             log.error("could not save transcript to history: %s", e)
             self.cancel_job(job)  # not interrupted: the user has the text
-            return Outcome(transcript, None, save_error=f"not saved to history: {e}")
+            return Outcome(transcript, None, save_error=f"not saved to history: {e}", flags=hits or [])
 
     def _save_failure(
         self,

@@ -20,7 +20,8 @@ from tests.browser_setup import ARTIFACTS, DOCS_SHOTS, LAUNCH_ARGS, UPDATE_DOCS,
 from tests.helpers import job_owner, kill
 
 RECOGNITION_TIMEOUT_MS = 120_000  # a few seconds per clip here; generous for a busy CI machine
-TABS = ("single", "batch", "microphone", "history", "system")
+TABS = ("single", "batch", "microphone", "history", "qa", "system")
+ZH_TABS = ["单文件识别", "批量处理", "实时录音", "历史记录", "质检", "系统信息"]
 
 pytestmark = pytest.mark.browser
 
@@ -173,7 +174,7 @@ def test_single_file_history_batch_and_system(session_factory, shared_audio: Pat
     expect(page.locator("#single-status")).to_contain_text("minutes.wav: not an audio or video file we can read")
 
     # System: the device and the engine
-    s.tab(4)
+    s.tab(5)
     system = page.locator("#system-table")
     expect(system).to_contain_text("Device")
     expect(system).to_contain_text("CPU")
@@ -199,7 +200,7 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     zh = session_factory("zh-CN")
     zh.open()
     tabs = zh.page.get_by_role("tab")
-    expect(tabs).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"])
+    expect(tabs).to_have_text(ZH_TABS)
     expect(zh.page.locator("#engine-line")).to_contain_text("识别引擎")
     expect(zh.page.locator("#engine-notice")).to_contain_text("./run.sh download")
     expect(zh.page.locator("#single-start")).to_have_text("开始识别")
@@ -221,7 +222,8 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
 
     en = session_factory("en-US")
     en.open()
-    expect(en.page.get_by_role("tab")).to_have_text(["Single file", "Batch", "Microphone", "History", "System"])
+    en_tabs = ["Single file", "Batch", "Microphone", "History", "Quality checks", "System"]
+    expect(en.page.get_by_role("tab")).to_have_text(en_tabs)
     expect(en.page.locator("#single-start")).to_have_text("Start")
     en.page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
     # the preview of the chosen file, once uploaded (Gradio writes its stem and extension as two spans: "asr_example
@@ -230,7 +232,7 @@ def test_page_follows_the_browser_language_and_the_switch_is_remembered(session_
     expect(chosen).to_contain_text(re.compile(r"^\s*asr_example\s*\.wav\s*$"))
     # the switch changes the page at once, keeps what was chosen, and is remembered on the next visit
     en.page.locator("#lang-switch").get_by_text("中文").click()
-    expect(en.page.get_by_role("tab")).to_have_text(["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"])
+    expect(en.page.get_by_role("tab")).to_have_text(ZH_TABS)
     expect(en.page.locator("#single-start")).to_have_text("开始识别")
     expect(en.page.locator("#engine-line")).to_contain_text("识别引擎")
     expect(en.page.locator("#single-file")).to_contain_text("173.4 KB")  # the chosen file is still there
@@ -369,3 +371,54 @@ def test_a_second_request_waits_in_the_queue_and_sees_its_position(session_facto
         expect(s.page.locator("#single-status")).to_contain_text("saved in History", timeout=RECOGNITION_TIMEOUT_MS)
     expect(second.page.locator("#single-text textarea")).to_have_value(re.compile("语音识别"))
     first.assert_only_local_requests()
+
+
+def test_qa_tab_rule_transcribe_flagged_call_and_report(session_factory, shared_audio: Path, service):
+    """A supervisor adds a rule on the QA tab, a call is transcribed, the QA tab shows it flagged with the sentence,
+    the History tab filters by the rule and marks the sentence, and the report downloads."""
+    s = session_factory("en-US")
+    page = s.page
+    s.open()
+    s.tab(4)
+    expect(page.locator("#qa-rules")).to_contain_text("Name")
+    page.locator("#qa-name textarea, #qa-name input").first.fill("banned")
+    page.locator("#qa-phrases textarea").fill("语音识别\n你自己查")
+    page.locator("#qa-save").click()
+    expect(page.locator("#qa-rules")).to_contain_text("语音识别 / 你自己查")
+    page.locator("#qa-new").click()
+    page.locator("#qa-name textarea, #qa-name input").first.fill("greeting")
+    page.locator("#qa-kind").get_by_text("required", exact=True).click()
+    page.locator("#qa-phrases textarea").fill("您好")
+    page.locator("#qa-window textarea, #qa-window input").first.fill("0, 15")
+    page.locator("#qa-save").click()
+    expect(page.locator("#qa-rules")).to_contain_text("0, 15")
+    assert [r.name for r in service.qa.rules()] == ["banned", "greeting"]
+
+    s.tab(0)
+    page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "asr_example.wav"))
+    page.locator("#single-start").click()
+    expect(page.locator("#single-status")).to_contain_text("saved in History", timeout=RECOGNITION_TIMEOUT_MS)
+
+    s.tab(4)
+    expect(page.locator("#qa-summary")).to_contain_text("1 calls checked")
+    expect(page.locator("#qa-per-rule")).to_contain_text("banned")
+    expect(page.locator("#qa-flagged")).to_contain_text("asr_example.wav")
+    s.click_row("qa-flagged", "asr_example.wav")
+    expect(page.locator("#qa-hits")).to_contain_text("语音识别")
+    expect(page.locator("#qa-hits")).to_contain_text("missing")
+    s.shot("qa", docs=True)
+    with page.expect_download() as download:
+        page.locator("#qa-report").click()
+        page.locator("#qa-report-file a").first.click()
+    report = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert report.startswith("id,name,created_at,rule,kind,phrase,start,end,speaker,text")
+    assert "asr_example.wav" in report and "banned,forbidden,语音识别" in report and "greeting,missing" in report
+
+    s.tab(3)
+    page.locator("#history-qa input").click()
+    page.get_by_role("option", name="banned").click()
+    expect(page.locator("#history-table")).to_contain_text("asr_example.wav")
+    s.click_row("history-table", "asr_example.wav")
+    expect(page.locator("#history-detail")).to_contain_text("⚑ banned")
+    expect(page.locator("#history-segments")).to_contain_text("【语音识别】")
+    s.assert_only_local_requests()

@@ -498,6 +498,9 @@ PRAGMA user_version = 2;
 """
 
 
+QA_INDEXES = ["qa_hits_record", "qa_hits_rule"]  # added with the quality-check tables
+
+
 def schema_names(conn: sqlite3.Connection, kind: str) -> list[str]:
     sql = "SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name"
     return [r[0] for r in conn.execute(sql, (kind,))]
@@ -531,11 +534,13 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
 
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         # Every column as it was; migration 4 appends error_code, unknown (NULL) for these records.
         assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
-        assert schema_names(conn, "index") == sorted([*indexes_before, "speakers_name"])  # v5 adds one
+        assert schema_names(conn, "index") == sorted(
+            [*indexes_before, "speakers_name", *QA_INDEXES]
+        )  # v5 and v6 add these
         assert schema_names(conn, "trigger") == triggers_before
         assert conn.execute("PRAGMA foreign_key_list(bodies)").fetchone()[2] == "records"
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on after the rebuild
@@ -616,10 +621,12 @@ def test_migration_from_v3_adds_error_codes_and_keeps_every_record(tmp_path: Pat
 
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
-        assert schema_names(conn, "index") == sorted([*indexes_before, "speakers_name"])  # v5 adds one
+        assert schema_names(conn, "index") == sorted(
+            [*indexes_before, "speakers_name", *QA_INDEXES]
+        )  # v5 and v6 add these
         assert schema_names(conn, "trigger") == triggers_before
         column = [c for c in conn.execute("PRAGMA table_info(records)") if c[1] == "error_code"]
         assert [(c[2], c[3], c[4]) for c in column] == [("TEXT", 0, None)]  # nullable, no default

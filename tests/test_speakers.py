@@ -128,7 +128,11 @@ def v4_file(tmp_path: Path) -> Path:
             audio_hash="h2",
         )
     with closing(sqlite3.connect(db)) as conn:
-        conn.executescript("DROP TABLE speakers; PRAGMA user_version = 4;")
+        # what versions 5 (speakers) and 6 (quality checks) added
+        conn.executescript(
+            "DROP TABLE speakers; DROP TABLE qa_rules; DROP TABLE qa_hits; DROP TABLE qa_checked;"
+            " DROP TABLE qa_settings; PRAGMA user_version = 4;"
+        )
     return db
 
 
@@ -139,7 +143,7 @@ def test_a_version_4_file_is_upgraded_and_keeps_its_records(tmp_path: Path):
         bodies = conn.execute("SELECT * FROM bodies ORDER BY id").fetchall()
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == before
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies
         rec = s.get(1)

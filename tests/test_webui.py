@@ -345,7 +345,7 @@ def test_microphone_recording_is_saved_with_source_microphone(mic, service, spee
 # --------------------------------------------------------------------------- history
 
 
-FILTERS = ("", None, None, "", "", "")  # query, from, to, engine, source, status
+FILTERS = ("", None, None, "", "", "", "")  # query, from, to, engine, source, status, quality checks
 
 
 def test_history_pages_search_and_filters(history, service):
@@ -356,16 +356,16 @@ def test_history_pages_search_and_filters(history, service):
     assert table.iloc[0, 2] == "麦克风" and prev_btn["interactive"] is False and next_btn["interactive"] is True
     table, line, page, *_ = history.history_next(*FILTERS, page, "en")
     assert len(table) == 6 and page == 2 and line == "Page 2 of 2 · 26 transcripts"
-    table, *_ = history.history_first("客户", None, None, "", "", "", 2, "en")
+    table, *_ = history.history_first("客户", None, None, "", "", "", "", 2, "en")
     assert table.iloc[:, 4].tolist() == ["客户电话"]
-    table, *_ = history.history_first("", None, None, "", "microphone", "", 1, "en")
+    table, *_ = history.history_first("", None, None, "", "microphone", "", "", 1, "en")
     assert len(table) == 1
-    table, line, *_ = history.history_first("", "2000-01-01", "2000-01-02", "", "", "", 1, "en")
+    table, line, *_ = history.history_first("", "2000-01-01", "2000-01-02", "", "", "", "", 1, "en")
     assert len(table) == 0 and line == "No transcripts match."
     today = date.today().isoformat()
-    table, *_ = history.history_first("", today, today + " 00:00:00", "whisper", "", "done", 1, "en")
+    table, *_ = history.history_first("", today, today + " 00:00:00", "whisper", "", "done", "", 1, "en")
     assert len(table) == 20
-    table, *_ = history.history_first("", "last tuesday", None, "", "", "", 1, "zh")  # a warning, not a crash
+    table, *_ = history.history_first("", "last tuesday", None, "", "", "", "", 1, "zh")  # a warning, not a crash
     assert len(table) == 0
 
 
@@ -402,7 +402,7 @@ def test_history_interrupted_record_reads_in_the_page_language(history, system, 
         kill(owner)
     with HistoryStore(service.history.db_path) as restarted:
         (job,) = restarted.interrupted
-    table, *_ = history.history_first("", None, None, "", "", "interrupted", 1, "zh")
+    table, *_ = history.history_first("", None, None, "", "", "interrupted", "", 1, "zh")
     assert table.iloc[:, 2].tolist() == ["周会.wav"] and table.iloc[0, 4] == "已中断：服务在识别完成前停止了"
     table, *_ = history.history_first(*FILTERS, 1, "en")
     assert table.iloc[0, 4] == "interrupted: the server stopped before this file finished" and len(table) == 2
@@ -435,13 +435,13 @@ def test_history_delete_asks_first_then_deletes(history, service):
 
 def test_history_export_of_the_filtered_set(history, service):
     seed(service, ["预算会议", "招聘会议", "客户电话"])
-    path = Path(value(history.history_export("csv", "会议", None, None, "", "", "", "en")))
+    path = Path(value(history.history_export("csv", "会议", None, None, "", "", "", "", "en")))
     text = path.read_text(encoding="utf-8-sig")
     assert "预算会议" in text and "招聘会议" in text and "客户电话" not in text
-    path = Path(value(history.history_export("zip-srt", "", None, None, "", "", "", "en")))
+    path = Path(value(history.history_export("zip-srt", "", None, None, "", "", "", "", "en")))
     with zipfile.ZipFile(path) as zf:
         assert len(zf.namelist()) == 3 and all(n.endswith(".srt") for n in zf.namelist())
-    nothing = history.history_export("json", "不存在的词", None, None, "", "", "", "en")
+    nothing = history.history_export("json", "不存在的词", None, None, "", "", "", "", "en")
     assert nothing["visible"] is False
 
 
@@ -488,10 +488,10 @@ def test_language_switch_relabels_the_tables(header):
     seg = segments_frame(transcript("你好"), "en")
     out = header.on_language("zh", seg, seg, pd.DataFrame(), pd.DataFrame(columns=history_headers("en")), seg, "")
     lang, engine_line, notice, *tabs_and_tables, redraw = out
-    tabs, tables, system = tabs_and_tables[:5], tabs_and_tables[5:10], tabs_and_tables[10]
+    tabs, tables, system = tabs_and_tables[:6], tabs_and_tables[6:11], tabs_and_tables[11]
     assert redraw is False and header.on_language("en", *tables, REDRAW_MARK)[-1] is True
     assert lang == "zh" and "识别引擎" in engine_line
-    assert [tab["label"] for tab in tabs] == ["单文件识别", "批量处理", "实时录音", "历史记录", "系统信息"]
+    assert [tab["label"] for tab in tabs] == ["单文件识别", "批量处理", "实时录音", "历史记录", "质检", "系统信息"]
     assert list(tables[0].columns) == ["开始", "结束", "文本"] and tables[0].iloc[0, 2] == "你好"
     assert list(tables[3].columns)[1] == "时间"
     assert list(system.columns) == ["项目", "值"]

@@ -19,7 +19,7 @@ from ..auth import Credentials
 from ..service import TranscriptionService
 from .errors import install_error_handlers
 from .queue import TranscriptionQueue
-from .routers import docs, health, history, native, openai
+from .routers import docs, health, history, native, openai, qa
 from .uploads import display_name
 
 __all__ = ["TranscriptionQueue", "display_name", "include_api"]
@@ -35,5 +35,6 @@ def include_api(app: FastAPI, service: TranscriptionService, credentials: Creden
     app.include_router(native.router)
     app.include_router(history.router)
     app.include_router(openai.router)
+    app.include_router(qa.router)
     app.include_router(docs.fallback_router)
     docs.install_docs(app)

@@ -196,6 +196,15 @@ def newest_done(conn: sqlite3.Connection, audio_hash: str, key: str) -> int | No
     return row[0] if row else None
 
 
+def newest_status(conn: sqlite3.Connection, audio_hash: str, key: str) -> str | None:
+    """The status of the newest record of this audio content and settings key (None: there is none)."""
+    row = conn.execute(
+        "SELECT status FROM records WHERE audio_hash = ? AND settings_key = ? ORDER BY id DESC LIMIT 1",
+        (audio_hash, key),
+    ).fetchone()
+    return row[0] if row else None
+
+
 def delete(conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[int, list[str]]:
     """Delete records and their bodies (triggers update FTS); returns how many existed and their audio copies."""
     deleted = 0

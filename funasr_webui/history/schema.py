@@ -1,6 +1,6 @@
 """The database's tables and how a file of any older schema version is brought up to this one.
 
-Layout (schema version 5):
+Layout (schema version 6):
 - ``records``: one small row per transcription (metadata, status, error and its code). Kept lean so filter scans,
   counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
@@ -17,6 +17,8 @@ Layout (schema version 5):
   Records never hold a half-done transcription, so searches, lists, stats and exports need no extra filter.
 - ``speakers``: the display names users gave the speakers of a record ("S1" -> "张经理"); a speaker without a row
   has its default name (发言人1 / Speaker 1). Indexed by name for the History search's speaker filter.
+- ``qa_rules``, ``qa_hits``, ``qa_checked``, ``qa_settings``: quality rules, what they found on each record
+  (deleted with it), which records were checked and when, and the QA switches (see qa.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .search import grams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each migration takes the schema from version i to i + 1 inside one transaction. Append only;
 # never edit a released one, never drop user data.
@@ -203,13 +205,62 @@ _V5_SPEAKERS = [
 ]
 
 
+_V6_QA = [
+    """CREATE TABLE qa_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('forbidden', 'required')),
+        phrases TEXT NOT NULL,                 -- JSON list of strings
+        window_from REAL,                      -- within_s; NULL: the whole call
+        window_to REAL,
+        speaker INTEGER,                       -- speaker position (1 = first voice); NULL: anyone
+        enabled INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE qa_hits (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+        rule_id INTEGER,                       -- no foreign key: a deleted rule's hits stay until re-checked
+        rule TEXT NOT NULL,                    -- the rule's name when checked
+        kind TEXT NOT NULL,                    -- 'forbidden' (a phrase said) or 'missing' (a required one not said)
+        phrase TEXT NOT NULL DEFAULT '',
+        start_s REAL,
+        end_s REAL,
+        text TEXT NOT NULL DEFAULT '',         -- the sentence
+        segment INTEGER,                       -- its index in the record's segments
+        speaker TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX qa_hits_record ON qa_hits(record_id)",
+    "CREATE INDEX qa_hits_rule ON qa_hits(rule, record_id)",
+    """CREATE TABLE qa_checked (
+        record_id INTEGER PRIMARY KEY REFERENCES records(id) ON DELETE CASCADE,
+        checked_at TEXT NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE TABLE qa_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+
+
 def _migrate_5(conn: sqlite3.Connection) -> None:
     """Speaker display names per record. Older records have no speakers: nothing to fill in."""
     for sql in _V5_SPEAKERS:
         conn.execute(sql)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5]
+def _migrate_6(conn: sqlite3.Connection) -> None:
+    """Quality rules and their hits (call-centre checks). New tables only: existing rows are not touched."""
+    for sql in _V6_QA:
+        conn.execute(sql)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_1,
+    _migrate_2,
+    _migrate_3,
+    _migrate_4,
+    _migrate_5,
+    _migrate_6,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -149,7 +149,7 @@ class _RecordsSource(_Source):
         return {r[0] for r in conn.execute(sql, [*ids, *self.params])}
 
 
-def _id_bounds(conn: sqlite3.Connection, date_from: Any, date_to: Any) -> tuple[int, int] | None:
+def id_bounds(conn: sqlite3.Connection, date_from: Any, date_to: Any) -> tuple[int, int] | None:
     """The id range of a date range (created_at never decreases with id); None if it is empty."""
     lo_ts, hi_ts = _bound(date_from, end=False), _bound(date_to, end=True)
     lo, hi = 0, 1 << 62
@@ -190,7 +190,13 @@ class _SpeakerSource(_Source):
 
 
 def _sources(
-    q: str, engine: str | None, source: str | None, status: str | None, speaker: str | None = None
+    q: str,
+    engine: str | None,
+    source: str | None,
+    status: str | None,
+    speaker: str | None = None,
+    flagged: bool = False,
+    rule: str | None = None,
 ) -> list[_Source] | None:
     """What a search must satisfy, as independent id sources; None if nothing can match."""
     parsed = parse_query(q or "")
@@ -209,6 +215,11 @@ def _sources(
             params.append(value)
     if speaker and speaker.strip():
         sources.append(_SpeakerSource(printable(speaker).strip()))
+    if rule:  # a quality rule's hits (qa_hits_rule index), or any hit
+        where.append("id IN (SELECT record_id FROM qa_hits WHERE rule = ?)")
+        params.append(rule)
+    elif flagged:
+        where.append("id IN (SELECT record_id FROM qa_checked WHERE hits > 0)")
     if where or not sources:
         sources.append(_RecordsSource(" AND ".join(where), params))
     return sources
@@ -227,8 +238,16 @@ def select(
     """
     if count_cap is None:
         count_cap = COUNT_CAP
-    sources = _sources(q, filters.get("engine"), filters.get("source"), filters.get("status"), filters.get("speaker"))
-    bounds = None if sources is None else _id_bounds(conn, filters.get("date_from"), filters.get("date_to"))
+    sources = _sources(
+        q,
+        filters.get("engine"),
+        filters.get("source"),
+        filters.get("status"),
+        filters.get("speaker"),
+        bool(filters.get("flagged")),
+        filters.get("rule"),
+    )
+    bounds = None if sources is None else id_bounds(conn, filters.get("date_from"), filters.get("date_to"))
     if sources is None or bounds is None:
         return [], 0, True
     lo, hi = bounds

@@ -9,19 +9,21 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..helpers import printable
+from ..qa.matcher import Checker
+from ..qa.rules import Hit, Located, Rule
 from ..transcript import Transcript
-from . import audio_copies, export, jobs, maintenance, records, schema
+from . import audio_copies, export, jobs, maintenance, qa, records, schema
 from .connection import Connections, HistoryError, guarded, read, write
 from .hashing import hotword_list, key_of
 from .models import Interrupted, Page, Record, ts, utc_now
-from .search import grams, select
+from .search import grams, id_bounds, select
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +90,14 @@ class HistoryStore:
         audio_path: str | os.PathLike[str] | None = None,
         settings_key: str | None = None,
         job: int | None = None,
+        hits: Iterable[Hit] | None = None,
     ) -> int:
         """Save a finished transcription; returns its id. With keep_audio, copies ``audio_path``.
 
         ``settings_key`` defaults to the key of the transcript's own settings; pass the key of the
         requested settings when they differ (e.g. language "auto" but the transcript says "zh").
         ``job``: the job (see start_job) this record ends, deleted in the same transaction.
+        ``hits``: what the quality rules found on it, saved with it (None: not checked, no rules were active).
         """
         t = transcript
         gram_text = grams(printable(t.text))  # CPU work outside the write lock
@@ -109,6 +113,8 @@ class HistoryStore:
                 t=t,
                 gram_text=gram_text,
             )
+            if hits is not None:
+                qa.write_hits(conn, rid, hits)
         if self.keep_audio and audio_path is not None:
             self._keep_audio_copy(rid, Path(audio_path))
         return rid
@@ -292,6 +298,12 @@ class HistoryStore:
             return records.fetch(conn, [rid], self.audio_dir)[0] if rid is not None else None
 
     @guarded
+    def status_of(self, audio_hash: str, key: str) -> str | None:
+        """The status of the newest record of this audio content with this settings key, or None."""
+        with self._read() as conn:
+            return records.newest_status(conn, audio_hash, key)
+
+    @guarded
     def search(
         self,
         q: str = "",
@@ -302,6 +314,8 @@ class HistoryStore:
         source: str | None = None,
         status: str | None = None,
         speaker: str | None = None,
+        flagged: bool = False,
+        rule: str | None = None,
         limit: int = 20,
         offset: int = 0,
     ) -> Page:
@@ -311,18 +325,13 @@ class HistoryStore:
         matches a character or a pair of adjacent characters within a run of letters/digits (so
         punctuation-only short terms are ignored). "double quotes" group words into one term.
         ``total`` counts up to about COUNT_CAP matches (see Page.total_exact). ``speaker``: only records with a
-        speaker of that given name (any case).
+        speaker of that given name (any case). ``flagged``: only records a quality rule found something on;
+        ``rule``: only those with a hit of the rule of this name.
         """
         limit = max(1, int(limit))
         offset = max(0, int(offset))
-        filters = {
-            "date_from": date_from,
-            "date_to": date_to,
-            "engine": engine,
-            "source": source,
-            "status": status,
-            "speaker": speaker,
-        }
+        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        filters |= {"speaker": speaker, "flagged": flagged, "rule": rule}
         with self._read() as conn:
             ids, total, exact = select(conn, q, filters, offset + limit)
             return Page(records.fetch(conn, ids[offset:], self.audio_dir), total, limit, offset, exact)
@@ -338,16 +347,12 @@ class HistoryStore:
         source: str | None = None,
         status: str | None = None,
         speaker: str | None = None,
+        flagged: bool = False,
+        rule: str | None = None,
     ) -> list[int]:
         """Every id matching ``search``'s query and filters, newest first (for the exports)."""
-        filters = {
-            "date_from": date_from,
-            "date_to": date_to,
-            "engine": engine,
-            "source": source,
-            "status": status,
-            "speaker": speaker,
-        }
+        filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
+        filters |= {"speaker": speaker, "flagged": flagged, "rule": rule}
         with self._read() as conn:
             return select(conn, q, filters, None, 0)[0]
 
@@ -387,6 +392,157 @@ class HistoryStore:
         """Names given to speakers anywhere in the history, most used first."""
         with self._read() as conn:
             return records.speaker_names(conn)
+
+    # ---- quality rules and their hits (tables in qa.py; the checking itself is funasr_webui.qa's)
+
+    @guarded
+    def rules(self, enabled_only: bool = False) -> list[Rule]:
+        with self._read() as conn:
+            return qa.list_rules(conn, enabled_only)
+
+    @guarded
+    def rule(self, rule_id: int) -> Rule | None:
+        with self._read() as conn:
+            return qa.get_rule(conn, int(rule_id))
+
+    @guarded
+    def rule_id(self, name: str) -> int | None:
+        with self._read() as conn:
+            return qa.rule_id_by_name(conn, name)
+
+    @guarded
+    def add_rule(self, rule: Rule) -> int:
+        """Store a new rule (its name must be free: ValueError otherwise); returns its id."""
+        with self._write() as conn:
+            if qa.rule_id_by_name(conn, rule.name) is not None:
+                raise ValueError(f"a rule named {rule.name!r} exists already")
+            return qa.insert_rule(conn, rule)
+
+    @guarded
+    def update_rule(self, rule_id: int, rule: Rule) -> bool:
+        """Replace a rule; False if there is none with this id; ValueError if another rule has the name."""
+        with self._write() as conn:
+            other = qa.rule_id_by_name(conn, rule.name)
+            if other is not None and other != rule_id:
+                raise ValueError(f"a rule named {rule.name!r} exists already")
+            return qa.update_rule(conn, int(rule_id), rule)
+
+    @guarded
+    def delete_rule(self, rule_id: int) -> bool:
+        """Delete a rule (the hits it left stay until the records are checked again)."""
+        with self._write() as conn:
+            return qa.delete_rule(conn, int(rule_id))
+
+    @guarded
+    def import_rules(self, rules: list[Rule], replace: bool = False) -> tuple[int, int, int]:
+        """Add the rules, updating those of the same name, in one transaction; with ``replace`` the rules not
+        named are deleted. Returns (added, updated, deleted)."""
+        added = updated = deleted = 0
+        with self._write() as conn:
+            names = {r.name for r in rules}
+            if replace:
+                for old in qa.list_rules(conn):
+                    if old.name not in names and old.id is not None:
+                        deleted += qa.delete_rule(conn, old.id)
+            for rule in rules:
+                rid = qa.rule_id_by_name(conn, rule.name)
+                if rid is None:
+                    qa.insert_rule(conn, rule)
+                    added += 1
+                else:
+                    qa.update_rule(conn, rid, rule)
+                    updated += 1
+        return added, updated, deleted
+
+    @guarded
+    def qa_setting(self, name: str) -> str | None:
+        with self._read() as conn:
+            return qa.get_setting(conn, name)
+
+    @guarded
+    def set_qa_setting(self, name: str, value: str) -> None:
+        with self._write() as conn:
+            qa.set_setting(conn, name, value)
+
+    @guarded
+    def hits(self, ids: Iterable[int]) -> dict[int, list[Hit]]:
+        """The quality hits of each record (records without any are left out)."""
+        with self._read() as conn:
+            return qa.hits_of(conn, sorted({int(i) for i in ids}))
+
+    @guarded
+    def save_hits(self, record_id: int, hits: Iterable[Hit]) -> None:
+        with self._write() as conn:
+            qa.write_hits(conn, int(record_id), hits)
+
+    @guarded
+    def apply_rules(
+        self,
+        checker: Checker,
+        *,
+        date_from: DateFilter = None,
+        date_to: DateFilter = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, int]:
+        """Check every finished record of the date range again with ``checker``, replacing its hits; the
+        transcripts are not touched. Returns (records checked, hits). One read, one check (outside any
+        transaction) and one write per chunk, so other writers are never blocked for long."""
+        with self._read() as conn:
+            bounds = id_bounds(conn, date_from, date_to)
+        if bounds is None:
+            return 0, 0
+        lo, hi = bounds
+        done = n_hits = 0
+        after = lo - 1
+        while True:
+            with self._read() as conn:
+                rows = qa.calls_in(conn, lo, hi, after)
+            if not rows:
+                return done, n_hits
+            results = qa.check_rows(rows, checker)
+            with self._write() as conn:
+                qa.write_many(conn, results)
+            done += len(results)
+            n_hits += sum(len(h) for _, h in results)
+            after = rows[-1][0]
+            if progress:
+                progress(done)
+
+    @guarded
+    def qa_report(
+        self, *, date_from: DateFilter = None, date_to: DateFilter = None, rule: str | None = None
+    ) -> list[Located]:
+        """Every hit in the date range (of one rule, if given), oldest call first."""
+        with self._read() as conn:
+            bounds = id_bounds(conn, date_from, date_to)
+            return [] if bounds is None else qa.report(conn, *bounds, rule=rule or None)
+
+    @guarded
+    def qa_summary(self, *, date_from: DateFilter = None, date_to: DateFilter = None) -> dict[str, Any]:
+        """Calls checked, calls flagged, and hits and calls per rule, in the date range."""
+        with self._read() as conn:
+            bounds = id_bounds(conn, date_from, date_to)
+            return {"checked": 0, "flagged": 0, "rules": []} if bounds is None else qa.summary(conn, *bounds)
+
+    @guarded
+    def flagged(
+        self, *, date_from: DateFilter = None, date_to: DateFilter = None, rule: str | None = None, limit: int = 200
+    ) -> list[tuple[Record, list[Hit]]]:
+        """Flagged records of the date range, newest first, each with its hits."""
+        with self._read() as conn:
+            bounds = id_bounds(conn, date_from, date_to)
+            if bounds is None:
+                return []
+            ids = [rid for rid, _ in qa.flagged(conn, *bounds, rule or None, max(1, int(limit)))]
+            recs = records.fetch(conn, ids, self.audio_dir)
+            hits = qa.hits_of(conn, ids)
+        return [(r, hits.get(r.id, [])) for r in recs]
+
+    @guarded
+    def hit_rules(self) -> list[str]:
+        """Names of the rules that have hits in the history (a deleted rule's too)."""
+        with self._read() as conn:
+            return qa.hit_rules(conn)
 
     # ---- export (formats in export.py; records oldest first, ``ids=None`` exports everything)
 

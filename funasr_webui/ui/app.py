@@ -1,4 +1,4 @@
-"""The page: header and language switch over five tabs, in Blocks that keep their theme through mounting.
+"""The page: header and language switch over six tabs, in Blocks that keep their theme through mounting.
 
 ``build_ui(service)`` is what server.create_app mounts; ``build_page`` also returns the tabs (for tests)."""
 
@@ -14,14 +14,15 @@ from ..service import TranscriptionService
 from .assets import CSS, LOAD_JS, REDRAW_MARK, SWITCH_JS, page_theme
 from .context import PageContext
 from .format import esc, relabel, relabel_segments, segment_headers
-from .tabs import batch, history, microphone, single, system
+from .tabs import batch, history, microphone, qa, single, system
 from .tabs.batch import BatchTab, batch_headers, create_batch
 from .tabs.history import HistoryTab, create_history, history_headers
 from .tabs.microphone import MicTab, create_microphone
+from .tabs.qa import QaTab, create_qa
 from .tabs.single import SingleTab, create_single
 from .tabs.system import SystemCallbacks, SystemTab, create_system, device_label
 
-TAB_KEYS = (single.TAB_KEY, batch.TAB_KEY, microphone.TAB_KEY, history.TAB_KEY, system.TAB_KEY)
+TAB_KEYS = (single.TAB_KEY, batch.TAB_KEY, microphone.TAB_KEY, history.TAB_KEY, qa.TAB_KEY, system.TAB_KEY)
 
 
 class PageBlocks(gr.Blocks):
@@ -77,7 +78,7 @@ class Header:
 
         Takes the 5 tables (single and mic segments, batch results, history list and segments: relabelled) and
         the page script's mark (REDRAW_MARK when it changed Gradio's locale).
-        Returns [language, header, notice, 5 tab labels, 5 tables, system table, whether to redraw uploads]."""
+        Returns [language, header, notice, 6 tab labels, 5 tables, system table, whether to redraw uploads]."""
         *tables, mark = tables_and_mark
         redraw = mark == REDRAW_MARK
         lang = lang_of(lang)
@@ -106,6 +107,7 @@ class Page:
     microphone: MicTab
     history: HistoryTab
     system: SystemTab
+    qa: QaTab
 
 
 def create_header(header: Header) -> tuple[gr.Radio, gr.Markdown, gr.Markdown]:
@@ -143,9 +145,10 @@ def build_page(service: TranscriptionService) -> Page:
             batch_tab = create_batch(ctx)
             mic_tab = create_microphone(ctx)
             history_tab = create_history(ctx)
+            qa_tab = create_qa(ctx)
             system_tab = create_system(ctx)
-        page = Page(blocks, header, single_tab, batch_tab, mic_tab, history_tab, system_tab)
-        tabs = [single_tab.tab, batch_tab.tab, mic_tab.tab, history_tab.tab, system_tab.tab]
+        page = Page(blocks, header, single_tab, batch_tab, mic_tab, history_tab, system_tab, qa_tab)
+        tabs = [single_tab.tab, batch_tab.tab, mic_tab.tab, history_tab.tab, qa_tab.tab, system_tab.tab]
         tables = [  # relabelled by the language switch, in on_language's order
             single_tab.view.segments,
             mic_tab.view.segments,

@@ -21,7 +21,7 @@ from ..i18n import t, ui
 from ..service import Outcome, TranscriptionService
 from ..speakers import MAX_SPEAKERS
 from ..transcript import Transcript
-from .format import ENGINE_LABELS, failure_text, language_choices, segments_frame, stats_line, warn_status
+from .format import ENGINE_LABELS, esc, failure_text, language_choices, segments_frame, stats_line, warn_status
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,11 @@ def done_status(outcome: Outcome, lang: str) -> str:
         return warn_status(t("msg_done_unsaved", lang, error=outcome.save_error))
     if not outcome.transcript.segments and not outcome.transcript.text:
         return "ℹ " + t("msg_no_speech", lang)
-    return "✔ " + t("msg_done", lang)
+    done = "✔ " + t("msg_done", lang)
+    if outcome.flags:  # the quality rules found something: say so where the user looks (details on the QA tab)
+        rules = ", ".join(dict.fromkeys(h.rule for h in outcome.flags))
+        done += " · ⚑ " + t("msg_qa_flagged", lang, count=len(outcome.flags), rules=esc(rules))
+    return done
 
 
 # --------------------------------------------------------------------------- events, progress and toasts

@@ -23,7 +23,7 @@ router = APIRouter(
     prefix="/api/v1", tags=["history"], dependencies=[Depends(require_api_auth)], responses=ERROR_RESPONSES
 )
 
-HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status", "speaker")
+HISTORY_FILTERS = ("q", "date_from", "date_to", "engine", "source", "status", "speaker", "flagged", "rule")
 EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 
@@ -53,6 +53,8 @@ class HistoryFilters:
     speaker: Annotated[
         str | None, Query(max_length=40, description="only records with a speaker of this given name (any case)")
     ] = None
+    flagged: Annotated[bool, Query(description="only records a quality rule found something on")] = False
+    rule: Annotated[str | None, Query(max_length=100, description="only records with a hit of this rule")] = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,8 @@ class HistoryFilters:
             "source": self.source or None,
             "status": self.status,
             "speaker": self.speaker or None,
+            "flagged": self.flagged,
+            "rule": self.rule or None,
         }
 
 
@@ -83,8 +87,9 @@ def list_history(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
     page = service.search(filters.q, **filters.as_kwargs(), limit=limit, offset=offset)
+    hits = service.qa.hits(r.id for r in page.records)
     return {
-        "items": [_summary(r) for r in page.records],
+        "items": [{**_summary(r), "flags": [h.to_dict() for h in hits.get(r.id, [])]} for r in page.records],
         "total": page.total,
         "total_exact": page.total_exact,
         "limit": page.limit,
@@ -142,7 +147,8 @@ def get_history(
 ) -> Response:
     record = _record(service, record_id)
     if response_format == "json":
-        return JSONResponse(record.to_dict())
+        flags = service.qa.hits([record.id]).get(record.id, [])
+        return JSONResponse({**record.to_dict(), "flags": [h.to_dict() for h in flags]})
     info = DocumentInfo(title=record.source, created=record.created_at.astimezone())
     return text_response(record.transcript(), response_format, record.id, info)
 

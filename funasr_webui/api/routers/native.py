@@ -19,7 +19,13 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_auth)], r
 
 
 def native_json(outcome: Outcome, name: str) -> dict[str, Any]:
-    return {"id": outcome.record_id, "name": name, **outcome.transcript.to_dict(), "warning": outcome.save_error}
+    return {
+        "id": outcome.record_id,
+        "name": name,
+        **outcome.transcript.to_dict(),
+        "warning": outcome.save_error,
+        "flags": [h.to_dict() for h in outcome.flags],  # what the quality rules found (empty: nothing, or no rules)
+    }
 
 
 @router.post(

@@ -14,6 +14,7 @@ from ...engine import ENGINE_NAMES
 from ...helpers import format_duration, safe_stem
 from ...history import EXPORT_FORMATS, Page, Record
 from ...i18n import lang_of, t, ui
+from ...qa import Hit
 from ...service import TranscriptionService
 from ...speakers import default_name, speaker_list
 from ..components import Downloads, download_buttons, download_updates, info, segments_table, warn
@@ -23,6 +24,7 @@ from ..format import (
     esc,
     failure_text,
     fmt_time,
+    fmt_timestamp,
     preview,
     segments_frame,
     stored_error,
@@ -54,6 +56,9 @@ def page_line(result: Page, page: int, lang: str) -> str:
     return t("hist_page", lang, page=page, pages=page_count(result.total), total=result.total)
 
 
+FLAGGED = "__flagged__"  # the quality-check filter's "any rule" choice (otherwise its value is a rule's name)
+
+
 def parse_filters(
     query: str,
     date_from: str | None,
@@ -61,6 +66,7 @@ def parse_filters(
     engine: str,
     source: str,
     status: str,
+    qa: str = "",
     speaker: str | None = None,
 ) -> dict[str, Any]:
     """search() keyword arguments from the filter controls; raises ValueError for a date it cannot read."""
@@ -81,14 +87,16 @@ def parse_filters(
         "source": (source or "").strip() or None,
         "status": status or None,
         "speaker": (speaker or "").strip() or None,
+        "flagged": qa == FLAGGED,
+        "rule": qa if qa and qa != FLAGGED else None,
     }
 
 
-FILTER_COUNT = 6  # query, date from, date to, engine, source, status; the speaker filter comes after the language
+FILTER_COUNT = 7  # query, date from, date to, engine, source, status, QA; the speaker filter comes after the language
 
 
 def split_args(args: tuple[Any, ...]) -> tuple[list[Any], Any, str]:
-    """A search's inputs: the six filters, the page number, the page language, then (optionally) the speaker
+    """A search's inputs: the seven filters, the page number, the page language, then (optionally) the speaker
     filter, which joins the filters."""
     filters = [*args[:FILTER_COUNT], *args[FILTER_COUNT + 2 : FILTER_COUNT + 3]]
     return filters, args[FILTER_COUNT], args[FILTER_COUNT + 1]
@@ -109,7 +117,7 @@ def _days(value: Any) -> float | None:
 
 
 class HistoryCallbacks:
-    """The tab's callbacks. Filter values come as query, date from, date to, engine, source, status."""
+    """The tab's callbacks. Filter values come as query, date from, date to, engine, source, status, QA."""
 
     def __init__(self, service: TranscriptionService, downloads: Downloads | None = None) -> None:
         self.service = service
@@ -136,6 +144,7 @@ class HistoryCallbacks:
         engine: str,
         source: str,
         status: str,
+        qa: str,
         page: int,
         lang: str,
         speaker: str | None = None,
@@ -144,7 +153,7 @@ class HistoryCallbacks:
         lang = lang_of(lang)
         page = max(1, int(page or 1))
         try:
-            filters = parse_filters(query, date_from, date_to, engine, source, status, speaker)
+            filters = parse_filters(query, date_from, date_to, engine, source, status, qa, speaker)
             result = self._search(filters, page)
             if not result.records and page > 1:  # the last page emptied by a delete: step back
                 page = page_count(result.total)
@@ -196,8 +205,15 @@ class HistoryCallbacks:
         return (today - timedelta(days=7)).isoformat(), today.isoformat()
 
     @staticmethod
-    def clear_filters() -> tuple[str, None, None, str, str, str, str]:
-        return "", None, None, "", "", "", ""
+    def clear_filters() -> tuple[str, None, None, str, str, str, str, str]:
+        return "", None, None, "", "", "", "", ""
+
+    def qa_choices(self, lang: str) -> Any:
+        """The quality-check filter: all, any rule, or one rule (the rules change on the QA tab)."""
+        lang = lang_of(lang)
+        names = self.service.qa.rule_names()
+        choices = [(t("filter_all", lang), ""), (t("hist_qa_flagged", lang), FLAGGED), *[(n, n) for n in names]]
+        return gr.update(choices=choices)
 
     # ------------------------------------------------------------------ one record
 
@@ -207,6 +223,9 @@ class HistoryCallbacks:
             empty = [t("hist_detail_idle", lang), "", segments_frame(None, lang), gr.update(value=None, visible=False)]
             return [*empty, *download_updates(None), None, gr.update(interactive=False)]
         summary = self.detail_summary(rec, lang)
+        hits = self.service.qa.hits([rec.id]).get(rec.id, [])
+        if hits:
+            summary += "\n\n" + hits_markdown(hits, lang)
         if rec.status != "done":
             if rec.status == "interrupted":
                 problem = t("msg_record_interrupted", lang)
@@ -222,7 +241,7 @@ class HistoryCallbacks:
             copy = self.downloads.request_dir() / f"{safe_stem(rec.source, 'recording')}{rec.audio_file.suffix}"
             shutil.copyfile(rec.audio_file, copy)
             audio = gr.update(value=str(copy), visible=True)
-        segments = segments_frame(rec.transcript(), lang)
+        segments = highlight_hits(segments_frame(rec.transcript(), lang), hits)
         return [summary, rec.text, segments, audio, *downloads, rec.id, gr.update(interactive=True)]
 
     def speaker_values(self, selected: int | None, lang: str) -> list[Any]:
@@ -333,6 +352,34 @@ class HistoryCallbacks:
         return gr.update(visible=False)
 
 
+def hits_markdown(hits: list[Hit], lang: str) -> str:
+    """One line for the History tab's detail: each hit with its time."""
+    parts = []
+    for h in hits:
+        when = f" {fmt_timestamp(h.start)}" if h.start is not None and h.kind == "forbidden" else ""
+        parts.append(f"⚑ {esc(h.rule)} ({t(f'qa_kind_{h.kind}', lang)}: {esc(preview(h.phrase, 40))}{when})")
+    return t("hist_qa_line", lang, hits=" · ".join(parts))
+
+
+def highlight_hits(frame: pd.DataFrame, hits: list[Hit]) -> pd.DataFrame:
+    """The sentence table with each sentence a quality rule flagged marked: ⚑ rule, the phrase in 【】."""
+    by_segment: dict[int, list[Hit]] = {}
+    for h in hits:
+        if h.segment is not None and 0 <= h.segment < len(frame):
+            by_segment.setdefault(h.segment, []).append(h)
+    if not by_segment:
+        return frame
+    frame = frame.copy()
+    col = frame.columns[-1]  # the text
+    for i, seg_hits in by_segment.items():
+        text = str(frame.iat[i, frame.columns.get_loc(col)])
+        for phrase in {h.phrase for h in seg_hits}:
+            text = text.replace(phrase, f"【{phrase}】")
+        rules = ", ".join(sorted({h.rule for h in seg_hits}))
+        frame.iat[i, frame.columns.get_loc(col)] = f"⚑ {rules}: {text}"
+    return frame
+
+
 # --------------------------------------------------------------------------- layout
 
 
@@ -390,6 +437,12 @@ def create_history(ctx: PageContext) -> HistoryTab:
                 info=ui("hist_speaker_info"),
                 allow_custom_value=True,
                 elem_id="history-speaker",
+            )
+            qa_filter = gr.Dropdown(
+                [(ui("filter_all"), ""), (ui("hist_qa_flagged"), FLAGGED)],
+                value="",
+                label=ui("hist_qa"),
+                elem_id="history-qa",
             )
             with gr.Column(min_width=160):
                 search = gr.Button(ui("hist_search_btn"), variant="primary", elem_id="history-search")
@@ -469,16 +522,26 @@ def create_history(ctx: PageContext) -> HistoryTab:
                         purge_yes = gr.Button(ui("confirm_delete"), variant="stop", size="sm")
                         purge_no = gr.Button(ui("cancel"), size="sm")
 
-        filters = [query, date_from, date_to, engine, source, status]
+        filters = [query, date_from, date_to, engine, source, status, qa_filter]
         lang = ctx.lang
         search_inputs = [*filters, page, lang, speaker]
         page_outputs = [table, page_md, page, prev_btn, next_btn]
         detail_outputs = [detail_md, detail_text, segments, audio, *downloads, selected, delete]
 
-        triggers = (search.click, query.submit, engine.input, status.input, source.input, speaker.input, tab.select)
+        triggers = (
+            search.click,
+            query.submit,
+            engine.input,
+            status.input,
+            source.input,
+            speaker.input,
+            qa_filter.input,
+            tab.select,
+        )
         for trigger in triggers:
             trigger(callbacks.history_first, search_inputs, page_outputs, show_progress="minimal")
         tab.select(callbacks.speaker_filter_choices, None, speaker, queue=False)
+        tab.select(callbacks.qa_choices, [lang], qa_filter, show_progress="hidden")
         speaker_outputs = [speakers, speakers_md, speakers_save]
         prev_btn.click(callbacks.history_prev, search_inputs, page_outputs, show_progress="minimal")
         next_btn.click(callbacks.history_next, search_inputs, page_outputs, show_progress="minimal")

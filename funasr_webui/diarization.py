@@ -286,13 +286,14 @@ class Diarizer:
 
 
 class SpeakerLabeller:
-    """The diarizer, loaded and warmed up in a background thread: started at start-up by the server (`start`),
-    at the first request that asks for speakers by the CLI (which knows its options before it loads anything).
+    """The diarizer, loaded and warmed up in a background thread: started by the server once its page is built
+    (`start`, from the app's lifespan), by the CLI when it is asked for speakers (it knows its options before it
+    loads anything), and in any case by the first request that needs it.
 
     Why a thread at start-up: loading the weights and the first forward pass take a few seconds (the first call
     pays a one-off warm-up), which would otherwise fall on the first request that asks for speakers; done before
-    start-up finishes, it would delay every user, including those who never ask. The thread runs while the
-    server starts; a request that needs it before it is ready waits for it."""
+    the port opens, it would delay every user, including those who never ask. A request that needs it before it
+    is ready waits for it."""
 
     def __init__(self, device: str = "cpu", start: bool = True) -> None:
         self.device = device

@@ -64,11 +64,15 @@ def create_app(service: TranscriptionService) -> FastAPI:
 
 def listeners(service: TranscriptionService, credentials: Credentials):
     """What listens beside the page and the API, in the same event loop: FunASR's WebSocket protocol when
-    --funasr-ws-port is set (wss when the server has a certificate)."""
+    --funasr-ws-port is set (wss when the server has a certificate). At start the speaker model begins its
+    warm-up in the background: after the page is built, so it does not slow the start (both want the CPU),
+    and long before a user asks for speakers."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from .funasr_ws import FunasrListener
+
+        service.pipeline.speakers.start()
 
         port = service.settings.funasr_ws_port
         listener = None
@@ -120,7 +124,8 @@ def serve(settings: Settings) -> int:
     # Gradio takes ~3 s to import: done meanwhile, on the other core, while the models load.
     page_import = threading.Thread(target=importlib.import_module, args=("gradio",), name="import-gradio", daemon=True)
     page_import.start()
-    service = build_service(settings)  # every model loads before the port opens
+    # every model loads before the port opens; the speaker model warms up once the page is built (lifespan)
+    service = build_service(settings, preload_speakers=False)
     page_import.join()
     app = create_app(service)
     for warning in exposure_warnings(settings.host, credentials, settings.tls):  # last thing printed: seen

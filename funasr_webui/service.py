@@ -344,7 +344,8 @@ class TranscriptionService:
 
 def build_service(settings: Settings, preload_speakers: bool = True) -> TranscriptionService:
     """Load every model and open the history: done once, before the server accepts requests.
-    `preload_speakers`: warm the speaker model up in the background now (the server), or at first use (CLI)."""
+    `preload_speakers`: warm the speaker model up in the background now, or at first use (the server starts it
+    once its page is built; the CLI when it is asked for speakers)."""
     history = HistoryStore(settings.db, keep_audio=settings.keep_audio)
     report_interrupted(history)
     if settings.keep_days:

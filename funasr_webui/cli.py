@@ -128,6 +128,22 @@ def transcribe_options(service, args: argparse.Namespace):
     )
 
 
+def load_for_transcribing(args: argparse.Namespace):
+    """The service (every model loaded; the speaker model only when asked for) and the options of
+    ``add_transcribe_options``' arguments; (service, None) after printing why when an option is bad."""
+    from .errors import UserError
+    from .service import build_service
+
+    service = build_service(settings_from_args(args), preload_speakers=args.speakers is not None)
+    if service.notice:
+        print(service.notice, file=sys.stderr)
+    try:
+        return service, transcribe_options(service, args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return service, None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m funasr_webui", description="Local speech-to-text (FunASR).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,16 +208,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .errors import UserError
-    from .service import build_service
 
-    settings = settings_from_args(args)
-    service = build_service(settings, preload_speakers=args.speakers is not None)
-    if service.notice:
-        print(service.notice, file=sys.stderr)
-    try:
-        options = transcribe_options(service, args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+    service, options = load_for_transcribing(args)
+    if options is None:
         return 2
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from .errors import UserError
 from .helpers import printable
 from .history import HistoryError, audio_hash
 from .qa.report import json_with_flags
-from .service import TranscriptionService, build_service
+from .service import TranscriptionService
 from .transcript import Transcript
 from .writers import DocumentInfo, render, render_bytes
 
@@ -201,20 +201,15 @@ def run_ingest(args) -> int:
 
     from tqdm import tqdm
 
-    from .cli import settings_from_args, transcribe_options
+    from .cli import load_for_transcribing
 
     folder: Path = args.folder
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    service = build_service(settings_from_args(args), preload_speakers=args.speakers is not None)
-    if service.notice:
-        print(service.notice, file=sys.stderr)
-    try:
-        options = transcribe_options(service, args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+    service, options = load_for_transcribing(args)
+    if options is None:
         return 2
     show = sys.stderr.isatty()
 

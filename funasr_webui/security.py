@@ -53,7 +53,7 @@ def host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _is_ip(name: str) -> bool:
+def is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -88,7 +88,7 @@ class HostGuard:
         if self.names is None:
             return True
         name = host_name(host or "")
-        return name in self.names or (self.any_ip and _is_ip(name))
+        return name in self.names or (self.any_ip and is_ip(name))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.allows(Headers(scope=scope).get("host")):

@@ -15,7 +15,7 @@ import socket
 import ssl
 from pathlib import Path
 
-from .security import host_name
+from .security import host_name, is_ip
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def machine_names(settings: Settings) -> tuple[list[str], list[str]]:
         name = host_name(value)
         if name in ("0.0.0.0", "::", "", "*"):
             continue
-        (ips if _is_ip(name) else names).add(name)
+        (ips if is_ip(name) else names).add(name)
     for name in list(names):
         try:
             ips |= {
@@ -77,7 +77,7 @@ def machine_names(settings: Settings) -> tuple[list[str], list[str]]:
             pass
     ips |= _outbound_addresses()
     ips = {ip.split("%", 1)[0] for ip in ips}
-    return sorted(n for n in names if n and not _is_ip(n)), sorted(ips)
+    return sorted(n for n in names if n and not is_ip(n)), sorted(ips)
 
 
 def _outbound_addresses() -> set[str]:
@@ -91,14 +91,6 @@ def _outbound_addresses() -> set[str]:
         except OSError:
             pass
     return found
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def ensure_self_signed(cert: Path, key: Path, names: list[str], ips: list[str]) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .engine import EngineResult, TranscribeOptions
-from .speech_clips import decode_in_batches, join_texts, speech_clips
+from .speech_clips import decode_in_batches, describe_clip_engine, join_texts, speech_clips
 from .transcript import Segment, Word
 from .vad import SpeechDetector, load_funasr_model
 
@@ -64,14 +64,7 @@ class SenseVoiceEngine:
         self.model_name = model_dir.name
 
     def describe(self) -> dict[str, str]:
-        return {
-            "engine": self.name,
-            "model": self.model_name,
-            "device": self.device,
-            "model_path": str(self.model_dir),
-            "vad_model": str(self.vad.model_dir),
-            "compute_type": "float16" if self.fp16 else "float32",
-        }
+        return describe_clip_engine(self)
 
     def decode(self, clips: list[np.ndarray], options: TranscribeOptions) -> list[Tagged]:
         results = self.model.generate(

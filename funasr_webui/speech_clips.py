@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -16,6 +16,18 @@ from .vad import SpeechDetector
 T = TypeVar("T")
 
 _CJK_EDGE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af，。？！、：；]")
+
+
+def describe_clip_engine(engine: Any) -> dict[str, str]:
+    """What the System tab and /health show of an engine of this kind (SenseVoice, Fun-ASR-Nano)."""
+    return {
+        "engine": engine.name,
+        "model": engine.model_name,
+        "device": engine.device,
+        "model_path": str(engine.model_dir),
+        "vad_model": str(engine.vad.model_dir),
+        "compute_type": "float16" if engine.fp16 else "float32",
+    }
 
 
 def speech_clips(

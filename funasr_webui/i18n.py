@@ -355,6 +355,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sys_hist_path": ("History: database file", "历史记录：数据库文件"),
     "sys_no_gpu": ("none (running on the CPU)", "无（使用 CPU 运行）"),
     "sys_not_installed": ("not available", "不可用"),
+    "sys_torch_unloaded": (
+        "{version} (installed, not loaded: the embedded engine does not use it)",
+        "{version}（已安装，未加载：内置引擎不需要它）",
+    ),
+    "sys_gpu_count": ("{n} CUDA device(s) (seen by CTranslate2)", "{n} 个 CUDA 设备（CTranslate2 检测）"),
     "msg_gpu_freed": (
         "GPU cache freed: {before} → {after} held by the recognizer.",
         "已释放 GPU 缓存：{before} → {after}。",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -475,6 +476,20 @@ def test_system_table_lists_engine_device_versions_and_history(system, service, 
     zh = system.system_table("zh")
     assert list(zh.columns) == ["项目", "值"] and "运行设备" in zh.iloc[:, 0].tolist()
     assert system.system_free_gpu("en").equals(system.system_table("en"))  # on the CPU: a message, nothing freed
+
+
+def test_system_table_does_not_import_torch_for_the_embedded_engine(system, monkeypatch):
+    import ctranslate2
+
+    # torch not loaded (the embedded engine runs without it): the tab says so instead of importing it (~2 s)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)
+    rows = dict(system.system_rows("en"))
+    assert "torch" not in sys.modules
+    assert "not loaded" in rows["sys_torch"] and rows["sys_gpu"] == "none (running on the CPU)"
+    assert "未加载" in dict(system.system_rows("zh"))["sys_torch"]
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 2)
+    assert dict(system.system_rows("en"))["sys_gpu"] == "2 CUDA device(s) (seen by CTranslate2)"
 
 
 def test_header_names_the_engine_and_explains_the_stand_in(header):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +26,10 @@ TAB_KEY = "tab_system"
 
 
 def device_label(device: str, lang: str) -> str:
-    """The engine's device for people: the GPU's name, or "CPU"."""
+    """The engine's device for people: the GPU's name (when torch is loaded), or "CPU"."""
     if device == "cuda":
         try:
-            import torch
-
+            torch = sys.modules["torch"]
             return t("device_cuda", lang, name=torch.cuda.get_device_name(0))
         except Exception:
             return "GPU (CUDA)"
@@ -36,11 +37,11 @@ def device_label(device: str, lang: str) -> str:
 
 
 def torch_rows(lang: str) -> list[tuple[str, str]]:
-    """PyTorch, CUDA and the GPU with its memory, as far as they are there."""
-    try:
-        import torch
-    except ImportError:
-        return [("sys_torch", t("sys_not_installed", lang))]
+    """PyTorch, CUDA and the GPU with its memory, as far as they are there. Torch is asked only when an engine
+    loaded it: the embedded engine runs without it, and importing it here would add seconds to every start."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return untouched_torch_rows(lang)
     rows = [("sys_torch", torch.__version__), ("sys_cuda", torch.version.cuda or t("none", lang))]
     if not torch.cuda.is_available():
         return [*rows, ("sys_gpu", t("sys_no_gpu", lang))]
@@ -51,6 +52,18 @@ def torch_rows(lang: str) -> list[tuple[str, str]]:
         ("sys_gpu_reserved", format_size(torch.cuda.memory_reserved())),
     ]
     return rows
+
+
+def untouched_torch_rows(lang: str) -> list[tuple[str, str]]:
+    """Without importing torch: its installed version, and the GPUs CTranslate2 (the embedded engine) sees."""
+    try:
+        version = t("sys_torch_unloaded", lang, version=importlib.metadata.version("torch"))
+    except importlib.metadata.PackageNotFoundError:
+        version = t("sys_not_installed", lang)
+    import ctranslate2
+
+    gpus = ctranslate2.get_cuda_device_count()
+    return [("sys_torch", version), ("sys_gpu", t("sys_gpu_count", lang, n=gpus) if gpus else t("sys_no_gpu", lang))]
 
 
 def ram_usage() -> str | None:

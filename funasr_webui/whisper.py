@@ -179,7 +179,7 @@ class WhisperEngine:
             return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
         clips = [audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in spans]
         language = options.language or self.detect_language(clips)
-        windows = pack_sentences(clips)
+        windows = self.windows(clips)
         slots = self.decode_windows(windows, language, options, clips)
         segments = []
         for (start, end), slot in zip(spans, slots, strict=True):
@@ -193,6 +193,14 @@ class WhisperEngine:
         text = joiner.join(s.text for s in segments)
         # Whisper punctuates as it decodes: there is no separate unpunctuated pass to report
         return EngineResult(text=text, raw_text=text, segments=segments, language=language)
+
+    def windows(self, clips: list[np.ndarray]) -> list[Window]:
+        """Packed windows, unless every sentence fits in one batch on its own: then a batch either way, packing
+        would save only a little encoder time, and a sentence alone decodes as before packing (on the shared
+        short references: one character better)."""
+        if len(clips) <= self.batch_size:
+            return [Window([i], [0.0], clip) for i, clip in enumerate(clips)]
+        return pack_sentences(clips)
 
     def decode_windows(
         self, windows: list[Window], language: str, options: TranscribeOptions, clips: list[np.ndarray]

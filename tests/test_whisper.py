@@ -113,7 +113,8 @@ def test_neighbouring_short_sentences_keep_their_own_text(whisper_pipeline, shar
     from funasr_webui.audio import decode_audio
 
     refs = {r["file"]: r["text"] for r in json.loads((shared_audio / "tts" / "refs.json").read_text("utf-8"))}
-    names = ["d02.wav", "d03.wav", "d07.wav", "d04.wav", "d05.wav"]  # one VAD sentence each
+    # one VAD sentence each; more than a batch holds (fewer are decoded one per window, see the next test)
+    names = ["d02.wav", "d03.wav", "d07.wav", "d04.wav", "d05.wav"] * 2
     pause = np.zeros(int(0.6 * 16000), np.float32)
     audio = np.concatenate([part for n in names for part in (decode_audio(shared_audio / "tts" / n), pause)])
     spans = whisper_pipeline.vad.segments(audio)
@@ -124,6 +125,13 @@ def test_neighbouring_short_sentences_keep_their_own_text(whisper_pipeline, shar
     assert stats.windows < len(names), stats  # they shared windows
     for s, name in zip(t.segments, names, strict=True):
         assert cer(refs[name], s.text) <= 0.35, (name, s.text)
+
+
+def test_few_sentences_are_decoded_one_per_window(whisper_pipeline) -> None:
+    engine = whisper_pipeline.engine
+    clips = [np.zeros(2 * 16000, np.float32)] * engine.batch_size
+    assert [w.sentences for w in engine.windows(clips)] == [[i] for i in range(engine.batch_size)]
+    assert len(engine.windows([*clips, clips[0]])) < engine.batch_size + 1  # one more: packed
 
 
 def test_pack_sentences_fills_windows_with_neighbours() -> None:

@@ -292,9 +292,9 @@ def startup_once(engine: str) -> tuple[float | None, float, bool]:
             page = None
             while page is None and time.perf_counter() - started < 300:
                 try:
-                    if requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    if requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200:
                         page = time.perf_counter() - started
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow to answer
                     time.sleep(0.05)
             with open(SHARED / "zh" / "asr_example.wav", "rb") as f:
                 r = requests.post(f"http://127.0.0.1:{port}/api/v1/transcriptions", files={"file": f}, timeout=300)

@@ -1,9 +1,10 @@
 """How the embedded engine packs sentences into windows: accuracy and speed of each choice, against bare
 faster-whisper on the same loaded weights, timed side by side (app, bare, app, bare...).
 
-    python bench/bench_windows.py [--configs 20/1.0/10/3,0/0/10/3] [--repeat 1]
+    python bench/bench_windows.py [--configs 20/1.0/10/3,0/0/10/3/10] [--repeat 1]
 
-A config is pack/gap/min-window/pad in seconds (pack 0 = every sentence in its own window). Mean CER after
+A config is pack/gap/min-window/pad[/dense min-window] in seconds (pack 0 = every sentence in its own window;
+the dense min-window is the least window in a file of more sentences than a batch, default the engine's). Mean CER after
 ITN over the 14 shared files with references (no hotwords), dev_long, a 150 s excerpt of dense speech (the shared
 clips, 0.8 s pauses) and the 3-minute file of short sentences (0.3-0.5 s pauses). Prints a markdown table.
 Not a test: figures, not pass/fail.
@@ -35,12 +36,15 @@ def reference_files() -> list[tuple[Path, str]]:
     return files + [(SHARED / "tts" / r["file"], r["text"]) for r in tts]
 
 
-def configure(config: str) -> None:
+def configure(config: str, dense_default: float | None) -> None:
+    """Set the engine's window choice; `dense_default`: the engine's own dense min-window (None: it has none)."""
     from funasr_webui import whisper
 
-    pack, gap, min_window, pad = (float(x) for x in config.split("/"))
+    pack, gap, min_window, pad, *dense = (float(x) for x in config.split("/"))
     whisper.PACK_S = pack or 0.001  # nothing fits with another: one sentence per window
     whisper.GAP_S, whisper.MIN_WINDOW_S, whisper.PAD_S = gap, min_window, pad
+    if dense_default is not None:
+        whisper.DENSE_MIN_WINDOW_S = dense[0] if dense else dense_default
 
 
 def bare(engine, audio) -> str:
@@ -55,7 +59,7 @@ def bare(engine, audio) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--configs", default="0/0/10/3,7/0.6/10/3,8/1.0/10/3")
+    p.add_argument("--configs", default="0/0/10/3/10,7/0.6/10/3/10,7/0.6/10/3/7")
     p.add_argument("--repeat", type=int, default=1, help="timed runs of each (app and bare alternate)")
     p.add_argument("--code", help="measure the funasr_webui package of another checkout (e.g. main: the engine before)")
     args = p.parse_args()
@@ -88,8 +92,11 @@ def main() -> None:
     rows = []
     bare_times = {name: [] for name in timed_files}
     bare_cer = {}
+    from funasr_webui import whisper
+
+    dense_default = getattr(whisper, "DENSE_MIN_WINDOW_S", None)  # another checkout's engine may have none
     for config in args.configs.split(","):
-        configure(config)
+        configure(config, dense_default)
         scores, retried, alone, windows = [], 0, 0, 0
         errors, chars = 0.0, 0  # over every reference, weighted by its length
         for audio, text in refs:

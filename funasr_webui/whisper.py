@@ -25,6 +25,9 @@ _CJK = r"[\u3400-\u9fff]"
 
 WINDOW_S = 30.0  # Whisper's input window
 MIN_WINDOW_S = 10.0  # a clip is encoded in a window this long at least ...
+# ... or this long in a file of more sentences than a batch (its sentences are packed): the encoder's cost
+# follows the window, and there the lone sentences are most of it (same CER on the dense references).
+DENSE_MIN_WINDOW_S = 7.0
 PAD_S = 3.0  # ... with this much silence after the speech
 # Neighbouring sentences share a window (so short ones do not each pay a >= 10 s window) up to this much audio,
 # with this much silence put between them: Whisper closes a timestamped segment at each such pause, and the
@@ -180,7 +183,8 @@ class WhisperEngine:
         clips = [audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in spans]
         language = options.language or self.detect_language(clips)
         windows = self.windows(clips)
-        slots = self.decode_windows(windows, language, options, clips)
+        min_window = MIN_WINDOW_S if len(clips) <= self.batch_size else DENSE_MIN_WINDOW_S
+        slots = self.decode_windows(windows, language, options, clips, min_window)
         segments = []
         for (start, end), slot in zip(spans, slots, strict=True):
             if slot.text:
@@ -203,13 +207,18 @@ class WhisperEngine:
         return pack_sentences(clips)
 
     def decode_windows(
-        self, windows: list[Window], language: str, options: TranscribeOptions, clips: list[np.ndarray]
+        self,
+        windows: list[Window],
+        language: str,
+        options: TranscribeOptions,
+        clips: list[np.ndarray],
+        min_window: float = MIN_WINDOW_S,
     ) -> list[SlotText]:
         """The text of every sentence of `windows` (indexed as `clips`). Windows of similar length share a batch,
         since a batch is encoded in one window as long as its longest. A sentence whose text Whisper did not
         keep apart from its neighbour's (one timestamped segment across the pause), or left empty, is decoded
         again on its own."""
-        decoder = WindowDecoder(self, language, options.hotwords, self.beam_size, options.word_timestamps)
+        decoder = WindowDecoder(self, language, options.hotwords, self.beam_size, options.word_timestamps, min_window)
         out: list[SlotText | None] = [None] * len(clips)
         done, total = 0.0, sum(w.audio.size for w in windows)
         again: list[int] = []
@@ -263,11 +272,14 @@ class WhisperEngine:
         windows = [Window([i], [0.0], c[: int(WINDOW_S * SAMPLE_RATE)]) for i, c in enumerate(clips)]
         return [(texts[0] or SlotText("")).text for texts in decoder.decode(windows)]
 
-    def features(self, clips: list[np.ndarray], window: float | None = None) -> np.ndarray:
+    def features(
+        self, clips: list[np.ndarray], window: float | None = None, min_window: float | None = None
+    ) -> np.ndarray:
         """Log-mel features of each clip padded with silence to one window: the given one, else the longest
-        clip plus PAD_S, at least MIN_WINDOW_S, at most Whisper's 30 s."""
+        clip plus PAD_S, at least `min_window` (MIN_WINDOW_S), at most Whisper's 30 s."""
         longest = max(c.size for c in clips) / SAMPLE_RATE
-        window = window or min(WINDOW_S, max(MIN_WINDOW_S, math.ceil(longest + PAD_S)))
+        least = MIN_WINDOW_S if min_window is None else min_window
+        window = window or min(WINDOW_S, max(least, math.ceil(longest + PAD_S)))
         samples = int(window * SAMPLE_RATE)
         frames = samples // self.model.feature_extractor.hop_length
         padded = [np.pad(c[:samples], (0, samples - min(samples, c.size))) for c in clips]
@@ -292,6 +304,7 @@ class WindowDecoder:
         hotwords: list[str],
         beam_size: int,
         words: bool,
+        min_window: float | None = None,
     ) -> None:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -314,6 +327,7 @@ class WindowDecoder:
         self.language = language
         self.beam_size = beam_size
         self.words = words
+        self.min_window = min_window  # None: MIN_WINDOW_S
         self.retried = 0  # windows decoded again in the full window
 
     def decode(self, windows: list[Window]) -> list[list[SlotText | None]]:
@@ -335,7 +349,7 @@ class WindowDecoder:
         prompt = self.prompts[slots > 1]
         stamps = 3 * slots if slots > 1 else 0  # a segment's two timestamps, and a spare
         limit = min(model.max_length, len(prompt) + MAX_TOKENS_MARGIN + int(MAX_TOKENS_PER_S * longest) + stamps)
-        encoded = model.encode(self.engine.features([w.audio for w in windows], window_s))
+        encoded = model.encode(self.engine.features([w.audio for w in windows], window_s, self.min_window))
         results = model.model.generate(
             encoded,
             [prompt] * len(windows),

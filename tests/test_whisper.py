@@ -63,6 +63,26 @@ def test_a_batch_is_encoded_in_a_window_cut_to_its_longest_clip(whisper_pipeline
     assert engine.features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
 
 
+def test_a_file_of_many_sentences_uses_the_dense_least_window(whisper_pipeline, shared_audio, monkeypatch) -> None:
+    from funasr_webui.audio import decode_audio
+    from funasr_webui.whisper import DENSE_MIN_WINDOW_S, MIN_WINDOW_S
+
+    engine = whisper_pipeline.engine
+    assert engine.features([np.zeros(2 * 16000, np.float32)], min_window=7.0).shape == (1, 80, 700)
+    windows: list[int] = []
+    encode = engine.model.encode
+    monkeypatch.setattr(engine.model, "encode", lambda f: windows.append(f.shape[-1]) or encode(f))
+    clip = decode_audio(shared_audio / "tts" / "d03.wav")  # 2.2 s, one VAD sentence
+    pause = np.zeros(int(1.5 * 16000), np.float32)
+    few = np.concatenate([clip, pause] * 2)
+    engine.transcribe(few, TranscribeOptions(language="zh"))
+    assert min(windows) == MIN_WINDOW_S * 100
+    windows.clear()
+    many = np.concatenate([clip, pause] * (engine.batch_size + 1))
+    t = engine.transcribe(many, TranscribeOptions(language="zh"))
+    assert len(t.segments) == engine.batch_size + 1 and min(windows) == DENSE_MIN_WINDOW_S * 100 < 1000, windows
+
+
 def test_live_decoding_leaves_the_shared_model_as_it_was(whisper_pipeline, shared_audio: Path) -> None:
     # faster-whisper's chunk_length option rewrites the shared feature extractor; a live decode must not
     from funasr_webui.audio import decode_audio

@@ -234,6 +234,15 @@ class WhisperEngine:
         clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
         return self.decode([clip], options.language or "zh", options.hotwords, self.beam_size if final else 1)[0]
 
+    def timed_utterance(self, audio: np.ndarray, options: TranscribeOptions) -> tuple[str, list[Word]]:
+        """A finished utterance as transcribe_utterance(final=True) decodes it, with its words' times from the
+        utterance's start (live finals for FunASR's clients, which show a `timestamp`)."""
+        clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
+        decoder = WindowDecoder(self, options.language or "zh", options.hotwords, self.beam_size, words=True)
+        slot = decoder.decode([Window([0], [0.0], clip)])[0][0] or SlotText("")
+        shift = (audio.size - clip.size) / SAMPLE_RATE
+        return slot.text, [Word(w.start + shift, w.end + shift, w.word) for w in slot.words]
+
     def stream_partial(self, chunk: np.ndarray, cache: dict, is_final: bool) -> str:
         raise RuntimeError("Whisper has no streaming model: live partials re-decode the open utterance")
 

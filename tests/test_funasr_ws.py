@@ -67,6 +67,10 @@ def test_funasr_client_2pass_mode_in_real_time(funasr_ws, service, shared_audio:
     said = "".join(e["text"] for e in finals)  # the client appends each segment
     assert cer(EXPECTED, said) <= 0.15 and "达摩院" in said, results
     assert run.events[-1]["mode"] == "2pass" and run.events[-1]["is_final"] is True  # the acknowledgement
+    for final in finals:  # each sentence's character times, on the connection's clock, as the C++ server sends
+        pairs = json.loads(final["server_timestamp"])  # the client logs the message's `timestamp` under this name
+        assert len(pairs) == timestamp_units(final["text"]) and pairs == sorted(pairs) and pairs[0][0] < pairs[-1][1]
+    assert run.lines[-1].split("\t")[2] == finals[-1]["server_timestamp"]  # and writes it beside the text
     [record] = websocket_records(service)
     assert record.text == said and record.segments and record.hotwords == ["达摩院"] and record.name == "demo"
 
@@ -100,7 +104,8 @@ def test_browser_file_mode(funasr_ws, service, shared_audio: Path) -> None:
 
 def test_online_mode_sends_increments_and_one_final(funasr_ws, service, shared_audio: Path) -> None:
     _, url = funasr_ws
-    pcm = pcm_of(shared_audio / "zh" / "asr_example.wav") + bytes(16000 * 2)  # a second of quiet after
+    lead_s = 1.5  # quiet before the speech: times are the stream's, not the sentence's
+    pcm = bytes(int(16000 * lead_s) * 2) + pcm_of(shared_audio / "zh" / "asr_example.wav") + bytes(16000 * 2)
     config = {"mode": "online", "wav_name": "call-7", "wav_format": "pcm", "audio_fs": 16000, "is_speaking": True}
     messages = ws_exchange(url, config, pcm, {"is_speaking": False, "is_end": True}, frame=1921)  # odd frames
     *results, ack = messages
@@ -109,7 +114,15 @@ def test_online_mode_sends_increments_and_one_final(funasr_ws, service, shared_a
     assert [m["is_final"] for m in results] == [False] * (len(results) - 1) + [True]
     said = "".join(m["text"] for m in results)  # what a client appending the increments shows
     assert cer(EXPECTED, said) <= 0.2, results
-    assert websocket_records(service)[0].text.startswith(said[:4])
+    # the sentence's closing message carries the times of the characters it adds (the end of the sentence)
+    timed = [m for m in results if "timestamp" in m]
+    assert timed and timed[-1] is [m for m in results if m["text"]][-1], results
+    pairs = json.loads(timed[-1]["timestamp"])
+    assert len(pairs) == timestamp_units(timed[-1]["text"]) and pairs == sorted(pairs)
+    record = websocket_records(service)[0]
+    assert record.text.startswith(said[:4]) and record.name == "call-7"
+    words = [w for s in record.segments for w in s.words]  # the record keeps them too
+    assert words and words[0].start >= lead_s - 0.5 and pairs[-1][1] <= 1000 * words[-1].end + 1
 
 
 def test_errors_reach_the_acknowledgement(funasr_ws, service) -> None:
@@ -194,6 +207,8 @@ def test_timestamp_is_a_string_with_a_pair_per_unit_the_browser_reads() -> None:
     pairs = json.loads(stamp)
     assert isinstance(stamp, str) and len(pairs) == timestamp_units(seg.text)
     assert pairs[0] == [100, 200] and pairs == sorted(pairs) and pairs[-1] == [500, 900]
+    # an online final adding only the end of the sentence: that end's pairs, the sentence's last ones
+    assert json.loads(timestamp_string("31岁。", [seg], whole=seg.text)) == pairs[-3:]
 
 
 def test_hotwords_as_funasr_clients_send_them() -> None:

@@ -118,6 +118,7 @@ class ParaformerEngine:
             raws.append(raw)
             pieces.append((piece_segments, centers))
             options.checkpoint(b / audio.size)
+            options.text_so_far("".join(texts))
         if with_speakers:
             segments = unify(pieces, options.speakers or 0)
         else:

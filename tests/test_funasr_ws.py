@@ -8,12 +8,13 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from funasr_webui.funasr_ws.protocol import parse_hotwords, timestamp_string, timestamp_units
 from funasr_webui.funasr_ws.session import online_tail
-from funasr_webui.metrics import cer
+from funasr_webui.metrics import cer, strip_punctuation
 from funasr_webui.server import create_app
 from funasr_webui.transcript import Segment, Word
 from tests.funasr_ws_helpers import client_failed, run_funasr_client, ws_exchange
@@ -73,6 +74,35 @@ def test_funasr_client_2pass_mode_in_real_time(funasr_ws, service, shared_audio:
     assert run.lines[-1].split("\t")[2] == finals[-1]["server_timestamp"]  # and writes it beside the text
     [record] = websocket_records(service)
     assert record.text == said and record.segments and record.hotwords == ["达摩院"] and record.name == "demo"
+
+
+def test_funasr_client_package_from_pypi(funasr_ws, service, shared_audio: Path, tmp_path: Path) -> None:
+    """`funasr-client` (PyPI, MIT, by Atomie Chen; requirements-dev.txt): its file recognition in 2pass mode merges
+    the 2pass-offline messages, timestamps and all, and in offline mode takes the one result. Two sentences with a
+    pause: their character times run on one clock, the input's (the second starts after the first's audio). Its
+    async API is used: the sync client's close() of 0.1.6 takes its own lock twice and never returns."""
+    from funasr_client import async_file_asr, async_file_asr_stream
+
+    _, url = funasr_ws
+    first, rate = sf.read(shared_audio / "zh" / "asr_example.wav", dtype="int16")
+    second, _ = sf.read(shared_audio / "zh" / "sample.wav", dtype="int16")
+    path = tmp_path / "two sentences.wav"
+    sf.write(path, np.concatenate([first, np.zeros(int(1.5 * rate), np.int16), second]), rate)
+
+    async def offline_messages() -> list[dict]:
+        return [m async for m in async_file_asr_stream(path, url, mode="offline") if m["text"]]
+
+    merged = asyncio.run(async_file_asr(path, url, mode="2pass", start_time=1_700_000_000_000))
+    assert cer(EXPECTED + "我想问我在滨海新区有房", strip_punctuation(merged["text"])) <= 0.25, merged
+    pairs = merged["timestamp"]  # the client parsed each message's JSON string and joined the lists
+    assert len(pairs) == timestamp_units(merged["text"]) and pairs == sorted(pairs), merged
+    assert pairs[0][0] < 1000 * first.size / rate < pairs[-1][0]  # the second sentence's times come after
+    assert merged["real_timestamp"][0][0] == 1_700_000_000_000 + pairs[0][0]
+    [offline] = asyncio.run(offline_messages())
+    assert offline["mode"] == "offline" and offline["is_final"] is True and offline["wav_name"] == "two sentences.wav"
+    assert offline["timestamp"] == sorted(offline["timestamp"]) and offline["stamp_sents"]
+    names = [r.name for r in websocket_records(service)]
+    assert names == ["two sentences.wav"] * 2  # the client's wav_name (the file's name) names each record
 
 
 def test_funasr_client_sends_a_whole_mp3(funasr_ws, service, shared_audio: Path, tmp_path: Path) -> None:

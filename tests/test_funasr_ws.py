@@ -150,7 +150,8 @@ def test_online_mode_sends_increments_and_one_final(funasr_ws, service, shared_a
     pairs = json.loads(timed[-1]["timestamp"])
     assert len(pairs) == timestamp_units(timed[-1]["text"]) and pairs == sorted(pairs)
     record = websocket_records(service)[0]
-    assert record.text.startswith(said[:4]) and record.name == "call-7"
+    # online text cannot be taken back: a word the partials got wrong stays ("快迎" for "欢迎" under load)
+    assert cer(record.text[:8], said[:8]) <= 0.25 and record.name == "call-7"
     words = [w for s in record.segments for w in s.words]  # the record keeps them too
     assert words and words[0].start >= lead_s - 0.5 and pairs[-1][1] <= 1000 * words[-1].end + 1
 

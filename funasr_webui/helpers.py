@@ -1,8 +1,9 @@
-"""Small helpers several modules need, written once: durations, byte sizes, names, dates, hotwords."""
+"""Small helpers several modules need, written once: durations, byte sizes, names, dates, hotwords, torch."""
 
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -80,3 +81,12 @@ def split_hotwords(text: str | list[str] | None) -> list[str]:
         # one per line keeps multi-word English terms whole; a single line is split on spaces
         items = text.splitlines() if "\n" in text.strip() else text.split()
     return list(dict.fromkeys(w.strip() for w in items if w.strip()))
+
+
+def loaded_torch():
+    """The torch module when something already imported it in full, else None (never imports it: ~2 s). A
+    thread still importing it (the speaker model's warm-up) leaves a half-built module in sys.modules."""
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return None
+    return torch

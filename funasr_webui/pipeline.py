@@ -16,6 +16,7 @@ from . import models
 from .audio import SAMPLE_RATE, decode_audio
 from .diarization import SpeakerLabeller
 from .engine import Engine, TranscribeOptions, does_own_itn
+from .helpers import loaded_torch
 from .itn import InverseNormalizer
 from .settings import Settings
 from .transcript import Transcript
@@ -44,8 +45,9 @@ def resolve_device(requested: str) -> str:
 def cuda_available() -> bool:
     """Asked of torch when it is loaded, else of CTranslate2 (the embedded engine needs no torch: importing it
     costs ~2 s of every CLI run and server start)."""
-    if "torch" in sys.modules:
-        return sys.modules["torch"].cuda.is_available()
+    torch = loaded_torch()
+    if torch is not None:
+        return torch.cuda.is_available()
     import ctranslate2
 
     return ctranslate2.get_cuda_device_count() > 0

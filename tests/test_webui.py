@@ -510,6 +510,15 @@ def test_system_table_does_not_import_torch_for_the_embedded_engine(system, monk
     assert "未加载" in dict(system.system_rows("zh"))["sys_torch"]
     monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 2)
     assert dict(system.system_rows("en"))["sys_gpu"] == "2 CUDA device(s) (seen by CTranslate2)"
+    # torch half-imported by another thread (the speaker model's warm-up): not asked either
+    import importlib.machinery
+    import types
+
+    half = types.ModuleType("torch")
+    half.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    half.__spec__._initializing = True
+    monkeypatch.setitem(sys.modules, "torch", half)
+    assert "not loaded" in dict(system.system_rows("en"))["sys_torch"]
 
 
 def test_header_names_the_engine_and_explains_the_stand_in(header):

@@ -6,7 +6,6 @@ import importlib.metadata
 import logging
 import os
 import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from ... import __version__
-from ...helpers import format_size
+from ...helpers import format_size, loaded_torch
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ..components import info
@@ -29,8 +28,7 @@ def device_label(device: str, lang: str) -> str:
     """The engine's device for people: the GPU's name (when torch is loaded), or "CPU"."""
     if device == "cuda":
         try:
-            torch = sys.modules["torch"]
-            return t("device_cuda", lang, name=torch.cuda.get_device_name(0))
+            return t("device_cuda", lang, name=loaded_torch().cuda.get_device_name(0))
         except Exception:
             return "GPU (CUDA)"
     return t("device_cpu", lang) if device == "cpu" else device
@@ -39,7 +37,7 @@ def device_label(device: str, lang: str) -> str:
 def torch_rows(lang: str) -> list[tuple[str, str]]:
     """PyTorch, CUDA and the GPU with its memory, as far as they are there. Torch is asked only when an engine
     loaded it: the embedded engine runs without it, and importing it here would add seconds to every start."""
-    torch = sys.modules.get("torch")
+    torch = loaded_torch()
     if torch is None:
         return untouched_torch_rows(lang)
     rows = [("sys_torch", torch.__version__), ("sys_cuda", torch.version.cuda or t("none", lang))]

@@ -20,6 +20,7 @@ from .audio import SAMPLE_RATE, AudioError
 from .engine import Engine, TranscribeOptions, parse_hotwords
 from .errors import UserError
 from .history import HistoryError, HistoryStore, Page, Record, audio_hash, open_store, settings_key
+from .history.target import without_password
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .qa.rules import Hit
@@ -347,13 +348,23 @@ def build_service(settings: Settings, preload_speakers: bool = True) -> Transcri
     """Load every model and open the history: done once, before the server accepts requests.
     `preload_speakers`: warm the speaker model up in the background now, or at first use (the server starts it
     once its page is built; the CLI when it is asked for speakers)."""
-    history = open_store(settings.db, keep_audio=settings.keep_audio)
+    history = open_history(settings)
     report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)
         if removed:
             log.info("purged %d history records older than %g days", removed, settings.keep_days)
     return TranscriptionService(settings, Pipeline.load(settings, preload_speakers), history)
+
+
+def open_history(settings: Settings) -> HistoryStore:
+    """The history of ``--db``, opened first so that an unreachable PostgreSQL server or an unreadable file fails
+    the start at once, before any model loads: UserError("history_unavailable") saying which and why."""
+    try:
+        return open_store(settings.db, keep_audio=settings.keep_audio)
+    except HistoryError as e:
+        db = without_password(settings.db) if isinstance(settings.db, str) else str(settings.db)
+        raise UserError("history_unavailable", db=db, reason=str(e)) from e
 
 
 def report_interrupted(history: HistoryStore) -> None:

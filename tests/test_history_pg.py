@@ -263,3 +263,14 @@ def test_backup_is_left_to_pg_dump_and_text_keeps_every_character(pg_url: str, t
         with pytest.raises(ValueError, match="pg_dump"):
             s.backup(tmp_path / "copy.db")
     assert cli(pg_url, "backup", str(tmp_path / "copy.db"))[0] == 2 and not (tmp_path / "copy.db").exists()
+
+
+def test_a_connection_the_server_dropped_is_opened_again(pg_url: str, postgres_server: PostgresServer) -> None:
+    """A restarted or failed-over server: the call that finds the connection gone fails, the next one reconnects."""
+    with open_store(pg_url) as s:
+        rid = s.add(make(ZH), source="a.wav", audio_hash="1")
+        backend = s._conn().execute("SELECT pg_backend_pid()").fetchone()[0]
+        postgres_server._admin(f"SELECT pg_terminate_backend({int(backend)})")
+        with pytest.raises(HistoryError, match="terminat"):
+            s.get(rid)
+        assert s.get(rid).text == ZH and s._conn().execute("SELECT pg_backend_pid()").fetchone()[0] != backend

@@ -25,6 +25,14 @@ class TranscribeOptions:
     progress: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
     # set when nobody waits for the result any more (the API client hung up): engines stop at the next piece
     cancel: threading.Event | None = field(default=None, repr=False, compare=False)
+    # a streamed response: called (from the engine's thread) with the transcript's text so far, each time more of
+    # its sentences are final in time order; every call's text begins with the previous one's. Engines that
+    # cannot tell (the whole file decodes at once) never call it.
+    partial_text: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def text_so_far(self, text: str) -> None:
+        if self.partial_text is not None and text:
+            self.partial_text(text)
 
     def checkpoint(self, done: float | None = None) -> None:
         """Called by engines between pieces of work: raises Cancelled when the job was given up, else reports

@@ -14,9 +14,9 @@ import numpy as np
 import soxr
 
 from .audio import SAMPLE_RATE
-from .engine import TranscribeOptions, does_own_itn
+from .engine import Engine, TranscribeOptions, does_own_itn
 from .pipeline import Pipeline
-from .transcript import Segment, Transcript
+from .transcript import Segment, Transcript, Word
 
 LOOKBACK_S = 1.0  # audio kept before speech starts: the VAD reports a start up to ~0.4 s in the past
 
@@ -60,6 +60,24 @@ def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate != SAMPLE_RATE and x.size:
         x = soxr.resample(x, rate, SAMPLE_RATE).astype(np.float32, copy=False)
     return x
+
+
+def final_pass(engine: Engine, audio: np.ndarray, options: TranscribeOptions) -> tuple[str, list[Word]]:
+    """A closed utterance's text, and its words' times (from its start) when they were asked for and the engine
+    can give them: engines that can define `timed_utterance` (Paraformer, Whisper)."""
+    timed = getattr(engine, "timed_utterance", None) if options.word_timestamps else None
+    if timed is not None:
+        return timed(audio, options)
+    return engine.transcribe_utterance(audio, options, final=True), []
+
+
+def shifted(words: list[Word], start: float, end: float) -> list[Word]:
+    """Word times from an utterance's start moved to the stream's time base, kept within the utterance."""
+
+    def at(t: float) -> float:
+        return round(min(max(start + t, start), end), 3)
+
+    return [Word(at(w.start), at(w.end), w.word) for w in words]
 
 
 class LiveTranscriber:
@@ -164,10 +182,10 @@ class LiveTranscriber:
         if audio.size >= int(0.3 * SAMPLE_RATE):  # shorter is a click or a breath, not a sentence
             engine = self.pipeline.engine_for(state.options.engine)
             with self.pipeline.lock:
-                text = engine.transcribe_utterance(audio, state.options, final=True)
+                text, words = final_pass(engine, audio, state.options)
             text = self.pipeline.itn(text) if state.options.itn and not does_own_itn(engine) else text
             if text:
-                state.sentences.append(Segment(round(start, 3), round(end, 3), text))
+                state.sentences.append(Segment(round(start, 3), round(end, 3), text, words=shifted(words, start, end)))
         state.partial = ""
         state.stream_cache = {}  # the next utterance starts the streaming model afresh
         state.streamed_to = end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -98,6 +99,11 @@ class ParaformerEngine:
         """Text of one utterance (live dictation): the offline model re-decodes it, punctuated."""
         return self.transcribe(audio, options).text
 
+    def timed_utterance(self, audio: np.ndarray, options: TranscribeOptions) -> tuple[str, list[Word]]:
+        """A finished utterance with FunASR's character times from its start (the same decode as above)."""
+        result = self.transcribe(audio, replace(options, word_timestamps=True))
+        return result.text, [w for s in result.segments for w in s.words]
+
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         if audio.size < SAMPLE_RATE // 100:
             return EngineResult(text="", raw_text="", segments=[], language="zh")
@@ -112,6 +118,7 @@ class ParaformerEngine:
             raws.append(raw)
             pieces.append((piece_segments, centers))
             options.checkpoint(b / audio.size)
+            options.text_so_far("".join(texts))
         if with_speakers:
             segments = unify(pieces, options.speakers or 0)
         else:

@@ -159,6 +159,11 @@ class Pipeline:
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
         started = time.perf_counter()
         engine = self.engine_for(options.engine)
+        # an engine that normalizes numbers itself (when asked) is not normalized again
+        normalize = self.itn if options.itn and not does_own_itn(engine) else (lambda s: s)
+        if options.partial_text is not None:  # a streamed response gets its text as the final one will read
+            report = options.partial_text
+            options = replace(options, partial_text=lambda text: report(normalize(text)))
         with self.lock:
             try:
                 result = engine.transcribe(audio, options)
@@ -169,8 +174,6 @@ class Pipeline:
                 self.free_gpu_cache()
         if options.progress:
             options.progress(1.0)
-        # an engine that normalizes numbers itself (when asked) is not normalized again
-        normalize = self.itn if options.itn and not does_own_itn(engine) else (lambda s: s)
         segments = [replace(s, text=normalize(s.text)) for s in segments]
         return Transcript(
             text=normalize(result.text),

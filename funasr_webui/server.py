@@ -79,10 +79,11 @@ def listeners(service: TranscriptionService, credentials: Credentials):
         if port:
             listener = FunasrListener(service, credentials, port, tls.server_context(service.settings))
             await listener.start()
-        app.state.funasr_ws = listener
+        app.state.funasr_ws = service.listening.funasr = listener
         try:
             yield
         finally:
+            service.listening.funasr = None
             if listener is not None:
                 await listener.stop()
 

@@ -21,6 +21,7 @@ from .engine import Engine, TranscribeOptions, parse_hotwords
 from .errors import UserError
 from .history import HistoryError, HistoryStore, Page, Record, audio_hash, open_store, settings_key
 from .history.target import without_password
+from .listening import Listening
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .qa.rules import Hit
@@ -50,6 +51,8 @@ class TranscriptionService:
         self.live = LiveTranscriber(pipeline)
         # Quality rules: every transcript is checked when it is saved (_save), whichever entry point made it.
         self.qa = QaService(history, pipeline.itn)
+        # HTTPS and the FunASR listener, as the server set them up (for /health and the System tab)
+        self.listening = Listening(settings)
 
     def options(
         self,

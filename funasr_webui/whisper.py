@@ -186,11 +186,9 @@ class WhisperEngine:
             if slot.text:
                 words = [Word(*_within(start + w.start, start + w.end, start, end), w.word) for w in slot.words]
                 segments.append(Segment(start=round(start, 3), end=round(end, 3), text=slot.text, words=words))
-        joiner = "" if language in ("zh", "ja", "ko", "yue") else " "
-        if language == "zh":  # a packed sentence cut where Whisper wrote a space keeps a pause mark
-            for s in segments[:-1]:
-                s.text += "" if re.search(r"[。！？，、；：…]$", s.text) else "，"
-        text = joiner.join(s.text for s in segments)
+        for s, marked in zip(segments, with_pauses([s.text for s in segments], language), strict=True):
+            s.text = marked
+        text = joined([s.text for s in segments], language)
         # Whisper punctuates as it decodes: there is no separate unpunctuated pass to report
         return EngineResult(text=text, raw_text=text, segments=segments, language=language)
 
@@ -205,7 +203,9 @@ class WhisperEngine:
         out: list[SlotText | None] = [None] * len(clips)
         done, total = 0.0, sum(w.audio.size for w in windows)
         again: list[int] = []
-        for group in self.batches(windows):
+        # a streamed response wants its first sentences first: windows one at a time, in time order
+        streamed = options.partial_text is not None
+        for group in [[w] for w in windows] if streamed else self.batches(windows):
             for window, texts in zip(group, decoder.decode(group), strict=True):
                 for i, slot in zip(window.sentences, texts, strict=True):
                     if slot is None or (not slot.text and len(window.sentences) > 1):
@@ -214,6 +214,9 @@ class WhisperEngine:
                         out[i] = slot
                 done += window.audio.size
             options.checkpoint(done / total)
+            if streamed:  # the sentences final so far from the start (one to decode again stops it there)
+                ready = [s.text for s in itertools.takewhile(lambda s: s is not None, out) if s.text]
+                options.text_so_far(joined(with_pauses(ready, language), language))
         self.last_stats = DecodeStats(len(windows), decoder.retried, len(again))
         for group in self.batches([Window([i], [0.0], clips[i]) for i in again]):
             for window, texts in zip(group, decoder.decode(group), strict=True):
@@ -233,6 +236,15 @@ class WhisperEngine:
         second), a final sentence with the file path's beams."""
         clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
         return self.decode([clip], options.language or "zh", options.hotwords, self.beam_size if final else 1)[0]
+
+    def timed_utterance(self, audio: np.ndarray, options: TranscribeOptions) -> tuple[str, list[Word]]:
+        """A finished utterance as transcribe_utterance(final=True) decodes it, with its words' times from the
+        utterance's start (live finals for FunASR's clients, which show a `timestamp`)."""
+        clip = audio[-int(WINDOW_S * SAMPLE_RATE) :]
+        decoder = WindowDecoder(self, options.language or "zh", options.hotwords, self.beam_size, words=True)
+        slot = decoder.decode([Window([0], [0.0], clip)])[0][0] or SlotText("")
+        shift = (audio.size - clip.size) / SAMPLE_RATE
+        return slot.text, [Word(w.start + shift, w.end + shift, w.word) for w in slot.words]
 
     def stream_partial(self, chunk: np.ndarray, cache: dict, is_final: bool) -> str:
         raise RuntimeError("Whisper has no streaming model: live partials re-decode the open utterance")
@@ -272,6 +284,19 @@ class WhisperEngine:
             # on a clip with no words Whisper may answer with its own prompt: that is not speech
             text = tidy_chinese(text).replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
         return text
+
+
+def with_pauses(texts: list[str], language: str) -> list[str]:
+    """Chinese sentences but the last end in a pause mark: a packed sentence cut where Whisper wrote a space
+    keeps one. (So the text of the first sentences is where the whole text begins.)"""
+    if language != "zh":
+        return list(texts)
+    last = len(texts) - 1
+    return [t if i == last or re.search(r"[。！？，、；：…]$", t) else t + "，" for i, t in enumerate(texts)]
+
+
+def joined(texts: list[str], language: str) -> str:
+    return ("" if language in ("zh", "ja", "ko", "yue") else " ").join(texts)
 
 
 class WindowDecoder:

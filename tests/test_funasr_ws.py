@@ -8,12 +8,13 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from funasr_webui.funasr_ws.protocol import parse_hotwords, timestamp_string, timestamp_units
 from funasr_webui.funasr_ws.session import online_tail
-from funasr_webui.metrics import cer
+from funasr_webui.metrics import cer, strip_punctuation
 from funasr_webui.server import create_app
 from funasr_webui.transcript import Segment, Word
 from tests.funasr_ws_helpers import client_failed, run_funasr_client, ws_exchange
@@ -67,8 +68,41 @@ def test_funasr_client_2pass_mode_in_real_time(funasr_ws, service, shared_audio:
     said = "".join(e["text"] for e in finals)  # the client appends each segment
     assert cer(EXPECTED, said) <= 0.15 and "达摩院" in said, results
     assert run.events[-1]["mode"] == "2pass" and run.events[-1]["is_final"] is True  # the acknowledgement
+    for final in finals:  # each sentence's character times, on the connection's clock, as the C++ server sends
+        pairs = json.loads(final["server_timestamp"])  # the client logs the message's `timestamp` under this name
+        assert len(pairs) == timestamp_units(final["text"]) and pairs == sorted(pairs) and pairs[0][0] < pairs[-1][1]
+    assert run.lines[-1].split("\t")[2] == finals[-1]["server_timestamp"]  # and writes it beside the text
     [record] = websocket_records(service)
     assert record.text == said and record.segments and record.hotwords == ["达摩院"] and record.name == "demo"
+
+
+def test_funasr_client_package_from_pypi(funasr_ws, service, shared_audio: Path, tmp_path: Path) -> None:
+    """`funasr-client` (PyPI, MIT, by Atomie Chen; requirements-dev.txt): its file recognition in 2pass mode merges
+    the 2pass-offline messages, timestamps and all, and in offline mode takes the one result. Two sentences with a
+    pause: their character times run on one clock, the input's (the second starts after the first's audio). Its
+    async API is used: the sync client's close() of 0.1.6 takes its own lock twice and never returns."""
+    from funasr_client import async_file_asr, async_file_asr_stream
+
+    _, url = funasr_ws
+    first, rate = sf.read(shared_audio / "zh" / "asr_example.wav", dtype="int16")
+    second, _ = sf.read(shared_audio / "zh" / "sample.wav", dtype="int16")
+    path = tmp_path / "two sentences.wav"
+    sf.write(path, np.concatenate([first, np.zeros(int(1.5 * rate), np.int16), second]), rate)
+
+    async def offline_messages() -> list[dict]:
+        return [m async for m in async_file_asr_stream(path, url, mode="offline") if m["text"]]
+
+    merged = asyncio.run(async_file_asr(path, url, mode="2pass", start_time=1_700_000_000_000))
+    assert cer(EXPECTED + "我想问我在滨海新区有房", strip_punctuation(merged["text"])) <= 0.25, merged
+    pairs = merged["timestamp"]  # the client parsed each message's JSON string and joined the lists
+    assert len(pairs) == timestamp_units(merged["text"]) and pairs == sorted(pairs), merged
+    assert pairs[0][0] < 1000 * first.size / rate < pairs[-1][0]  # the second sentence's times come after
+    assert merged["real_timestamp"][0][0] == 1_700_000_000_000 + pairs[0][0]
+    [offline] = asyncio.run(offline_messages())
+    assert offline["mode"] == "offline" and offline["is_final"] is True and offline["wav_name"] == "two sentences.wav"
+    assert offline["timestamp"] == sorted(offline["timestamp"]) and offline["stamp_sents"]
+    names = [r.name for r in websocket_records(service)]
+    assert names == ["two sentences.wav"] * 2  # the client's wav_name (the file's name) names each record
 
 
 def test_funasr_client_sends_a_whole_mp3(funasr_ws, service, shared_audio: Path, tmp_path: Path) -> None:
@@ -100,7 +134,8 @@ def test_browser_file_mode(funasr_ws, service, shared_audio: Path) -> None:
 
 def test_online_mode_sends_increments_and_one_final(funasr_ws, service, shared_audio: Path) -> None:
     _, url = funasr_ws
-    pcm = pcm_of(shared_audio / "zh" / "asr_example.wav") + bytes(16000 * 2)  # a second of quiet after
+    lead_s = 1.5  # quiet before the speech: times are the stream's, not the sentence's
+    pcm = bytes(int(16000 * lead_s) * 2) + pcm_of(shared_audio / "zh" / "asr_example.wav") + bytes(16000 * 2)
     config = {"mode": "online", "wav_name": "call-7", "wav_format": "pcm", "audio_fs": 16000, "is_speaking": True}
     messages = ws_exchange(url, config, pcm, {"is_speaking": False, "is_end": True}, frame=1921)  # odd frames
     *results, ack = messages
@@ -109,7 +144,16 @@ def test_online_mode_sends_increments_and_one_final(funasr_ws, service, shared_a
     assert [m["is_final"] for m in results] == [False] * (len(results) - 1) + [True]
     said = "".join(m["text"] for m in results)  # what a client appending the increments shows
     assert cer(EXPECTED, said) <= 0.2, results
-    assert websocket_records(service)[0].text.startswith(said[:4])
+    # the sentence's closing message carries the times of the characters it adds (the end of the sentence)
+    timed = [m for m in results if "timestamp" in m]
+    assert timed and timed[-1] is [m for m in results if m["text"]][-1], results
+    pairs = json.loads(timed[-1]["timestamp"])
+    assert len(pairs) == timestamp_units(timed[-1]["text"]) and pairs == sorted(pairs)
+    record = websocket_records(service)[0]
+    # online text cannot be taken back: a word the partials got wrong stays ("快迎" for "欢迎" under load)
+    assert cer(record.text[:8], said[:8]) <= 0.25 and record.name == "call-7"
+    words = [w for s in record.segments for w in s.words]  # the record keeps them too
+    assert words and words[0].start >= lead_s - 0.5 and pairs[-1][1] <= 1000 * words[-1].end + 1
 
 
 def test_errors_reach_the_acknowledgement(funasr_ws, service) -> None:
@@ -194,6 +238,8 @@ def test_timestamp_is_a_string_with_a_pair_per_unit_the_browser_reads() -> None:
     pairs = json.loads(stamp)
     assert isinstance(stamp, str) and len(pairs) == timestamp_units(seg.text)
     assert pairs[0] == [100, 200] and pairs == sorted(pairs) and pairs[-1] == [500, 900]
+    # an online final adding only the end of the sentence: that end's pairs, the sentence's last ones
+    assert json.loads(timestamp_string("31岁。", [seg], whole=seg.text)) == pairs[-3:]
 
 
 def test_hotwords_as_funasr_clients_send_them() -> None:

@@ -4,6 +4,7 @@ the page, the API, FunASR's client (wss, its default) and live dictation in Chro
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import stat
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import openai
 import pytest
 import requests
 from cryptography import x509
+from websockets.sync.client import connect
 
 from funasr_webui import tls
 from funasr_webui.metrics import cer
 from funasr_webui.server import create_app, serve
 from funasr_webui.settings import Settings
+from funasr_webui.ui.tabs.system import SystemCallbacks
 from tests.funasr_ws_helpers import client_failed, run_funasr_client
 from tests.helpers import LiveServer, free_port
 from tests.test_live_ui import EXPECTED, LAUNCH_ARGS, finished_part, open_live, says, shot, wait_for
@@ -77,6 +80,17 @@ def test_page_api_and_funasr_client_over_https(https_service, shared_audio: Path
         run = run_funasr_client(port, shared_audio / "zh" / "asr_example.wav", "offline", tmp_path)
         assert client_failed(run) is None and "connect to wss://" in run.output, run.output
         assert cer(EXPECTED, next(e["text"] for e in run.events if e["text"])) <= 0.2
+        # /health and the System tab say both are on, and how many FunASR clients are connected now
+        context = ssl.create_default_context(cafile=cert)
+        with connect(f"wss://127.0.0.1:{port}/", ssl=context):
+            health = requests.get(server.url + "/health", verify=cert, timeout=30).json()
+            rows = dict(SystemCallbacks(https_service).system_rows("en"))
+        assert health["https"]["enabled"] is True and health["https"]["self_signed"] is True
+        assert health["https"]["valid_until"] > "2027"  # 825 days
+        assert health["funasr_ws"] == {"port": port, "secure": True, "connections": 1, "max_connections": 4}
+        assert rows["sys_funasr_ws"].endswith(f":{port}: 1 of at most 4 connections now")
+        assert rows["sys_funasr_ws"].startswith("wss://")
+        assert rows["sys_https"].startswith("on, self-signed certificate for ") and "127.0.0.1" in rows["sys_https"]
 
 
 @pytest.mark.browser

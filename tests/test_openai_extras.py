@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from funasr_webui.api.routers.openai import text_deltas
+from funasr_webui.api.text_stream import text_deltas
 from funasr_webui.metrics import cer
 from funasr_webui.transcript import Segment
 
@@ -70,6 +71,40 @@ def test_streaming_with_the_openai_client(live_server, service, shared_audio: Pa
     assert cer(EXPECTED, events[-1].text) <= 0.15 and "达摩院" in events[-1].text
     [record] = service.history.search("", source="api").records  # saved like any other transcription
     assert record.text == events[-1].text
+
+
+def test_streaming_sends_the_first_sentences_while_the_rest_decodes(
+    live_server, service, shared_audio: Path, monkeypatch
+) -> None:
+    """On a long file the first delta comes while the file is still decoding: every Whisper window after the first
+    waits here until the client has that delta (ordering, not timing: were deltas sent only at the end, the second
+    window would wait in vain and the test would fail)."""
+    from funasr_webui import whisper
+
+    got_delta = threading.Event()
+    waited: list[bool] = []  # per window after the first: did the client have a delta before it was decoded?
+    decode = whisper.WindowDecoder.decode
+
+    def decode_after_the_first_delta(self, windows):
+        if waited or self.calls:
+            waited.append(got_delta.wait(timeout=120))
+        self.calls = getattr(self, "calls", 0) + 1
+        return decode(self, windows)
+
+    monkeypatch.setattr(whisper.WindowDecoder, "calls", 0, raising=False)
+    monkeypatch.setattr(whisper.WindowDecoder, "decode", decode_after_the_first_delta)
+    events = []
+    with (shared_audio / "tts" / "dev_long.wav").open("rb") as f:
+        for event in client_for(live_server).audio.transcriptions.create(model="whisper-1", file=f, stream=True):
+            events.append(event)
+            if event.type == "transcript.text.delta":
+                got_delta.set()
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    assert len(waited) >= 2 and all(waited), waited  # several windows, each decoded after the first delta arrived
+    assert len(deltas) >= 3 and events[-1].type == "transcript.text.done"
+    assert "".join(deltas) == events[-1].text  # the deltas add up to the saved text
+    [record] = service.history.search("", source="api").records
+    assert record.text == events[-1].text and record.name == "dev_long.wav"
 
 
 def test_httpx_as_n8n_and_open_webui_send_it(live_server, shared_audio: Path) -> None:

@@ -222,6 +222,8 @@ def test_funasr_websocket_and_openai_words_with_paraformer(pipeline: Pipeline, s
     online = [m for m in two_pass if m["mode"] == "2pass-online"]
     finals = [m for m in two_pass if m["mode"] == "2pass-offline"]
     assert online and finals and finals[-1]["is_final"] is True and two_pass[-1]["is_end"] is True
+    said = [m for m in finals if m["text"].strip()]  # each sentence with FunASR's character times, like offline
+    assert said and all(len(json.loads(m["timestamp"])) == timestamp_units(m["text"]) for m in said)
     [result, ack] = offline
     assert result["mode"] == "offline" and ack["is_final"] is True
     pairs = json.loads(result["timestamp"])  # a JSON string, as FunASR's document and C++ server send it

@@ -489,6 +489,9 @@ def test_system_table_lists_engine_device_versions_and_history(system, service, 
     assert rows["CPU cores"].isdigit() and "/" in rows["Memory (RAM) used / total"]
     assert rows["History: transcripts (done / failed)"] == "2 (2 / 0)"
     assert re.match(r"\d+\.\d+", rows["Python version"]) and rows["PyTorch version"]
+    # plain http, no FunASR listener: the table says so, and how to switch each on
+    assert rows["HTTPS"].startswith("off") and "--ssl-self-signed" in rows["HTTPS"]
+    assert rows["FunASR WebSocket listener"] == "off (start with --funasr-ws-port 10095)"
     zh = system.system_table("zh")
     assert list(zh.columns) == ["项目", "值"] and "运行设备" in zh.iloc[:, 0].tolist()
     assert system.system_free_gpu("en").equals(system.system_table("en"))  # on the CPU: a message, nothing freed

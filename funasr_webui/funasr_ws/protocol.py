@@ -114,13 +114,21 @@ def parse_hotwords(value: Any, max_count: int) -> list[str]:
 # --------------------------------------------------------------------------- what the server sends
 
 
-def result(mode: str, wav_name: str, text: str, is_final: bool, segments: list[Segment] | None = None) -> dict:
+def result(
+    mode: str,
+    wav_name: str,
+    text: str,
+    is_final: bool,
+    segments: list[Segment] | None = None,
+    whole: str | None = None,
+) -> dict:
     """A result message: `mode` offline | online | 2pass-online | 2pass-offline. `timestamp` and `stamp_sents`
-    only when the engine gave word (character) times: never made up."""
+    only when the engine gave word (character) times: never made up. ``whole``: the text the segments' words
+    belong to when ``text`` is only its end (an online final continuing what the client shows)."""
     msg: dict[str, Any] = {"mode": mode, "text": text, "wav_name": wav_name, "is_final": is_final}
     words = [w for s in segments or [] for w in s.words]
-    if words and text:
-        msg["timestamp"] = timestamp_string(text, segments or [])
+    if words and text.strip():
+        msg["timestamp"] = timestamp_string(text, segments or [], whole)
         msg["stamp_sents"] = stamp_sents(segments or [])
     return msg
 
@@ -148,13 +156,15 @@ def timestamp_units(text: str) -> int:
     return sum(1 if _ENGLISH_WORD.match(part) else len(part) for part in _BROWSER_SPLIT.split(text) if part)
 
 
-def timestamp_string(text: str, segments: list[Segment]) -> str:
+def timestamp_string(text: str, segments: list[Segment], whole: str | None = None) -> str:
     """`timestamp` as FunASR's protocol document and C++ server send it: a JSON *string* "[[ms,ms],...]", one
     pair per unit of `text` (see timestamp_units). The engine's words are spread over the units in order (the
-    counts differ where punctuation or ITN changed the text: "三十一" is one unit fewer as "31")."""
+    counts differ where punctuation or ITN changed the text: "三十一" is one unit fewer as "31"). With ``whole``
+    (of which ``text`` is the end), the words are spread over its units and the last ones are ``text``'s."""
     words = [w for s in segments for w in s.words]
-    n = timestamp_units(text)
-    pairs = [words[min(len(words) - 1, i * len(words) // n)] for i in range(n)] if words and n else []
+    total = timestamp_units(whole or text)
+    n = min(timestamp_units(text), total)
+    pairs = [words[min(len(words) - 1, i * len(words) // total)] for i in range(total - n, total)] if words else []
     return json.dumps([[round(w.start * 1000), round(w.end * 1000)] for w in pairs], separators=(",", ":"))
 
 

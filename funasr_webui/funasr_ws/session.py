@@ -234,9 +234,10 @@ class FunasrSession:
 
     def _sentence(self, seg: Segment, first: bool) -> dict:
         lead = "" if first else self.live.joiner
-        if self.config.mode == "online":
-            return result("online", self.config.wav_name, online_tail(self.sent, seg.text), False)
-        return result("2pass-offline", self.config.wav_name, lead + seg.text, False)
+        if self.config.mode == "online":  # the end of the sentence the client's online text does not hold yet
+            tail = online_tail(self.sent, seg.text)
+            return result("online", self.config.wav_name, tail, False, [seg], whole=seg.text)
+        return result("2pass-offline", self.config.wav_name, lead + seg.text, False, [seg])
 
     def _partial_increment(self, partial: str) -> str:
         """The part of the partial the client does not have yet. The streaming Paraformer only appends; a

@@ -50,5 +50,7 @@ def health(service: ServiceDep, queue: QueueDep) -> JSONResponse:
             "max_duration_s": service.settings.max_duration,
             "max_hotwords": service.settings.max_hotwords,
         },
+        # https: on/off, self-signed, last valid day; funasr_ws: port, secure (wss), connections / max_connections
+        **service.listening.health(),
     }
     return JSONResponse(body)

@@ -3,10 +3,9 @@ the openai client and the tools built on it work unchanged."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,11 +15,11 @@ from ...engine import ENGINE_NAMES, parse_hotwords
 from ...errors import UserError
 from ...service import Outcome, TranscriptionService
 from ...speakers import display_name, speaker_list
-from ...transcript import Segment
 from ..dependencies import ClientDep, QueueDep, ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..options import OpenAIOptions, multipart_body
 from ..responses import TRANSCRIPT_CONTENT, text_response
+from ..text_stream import SSE_HEADERS, TextFeed, sse_events
 from ..transcribe import transcribe_upload
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_api_auth)], responses=ERROR_RESPONSES)
@@ -68,6 +67,9 @@ def openai_json(outcome: Outcome, model: str, verbose: bool, words: bool = False
     dependencies=[only_params()],
 )
 async def openai_transcription(request: Request, service: ServiceDep, queue: QueueDep, client: ClientDep) -> Response:
+    feed = TextFeed()
+    asked: dict[str, Any] = {}  # the form and options, once the upload's fields are read
+
     def options_of(form: OpenAIOptions):
         words = list(form.keywords or [])
         if form.prompt:  # OpenAI's prompt biases the vocabulary: here it is the hotword list
@@ -76,11 +78,31 @@ async def openai_transcription(request: Request, service: ServiceDep, queue: Que
         engine = form.model.strip().lower() if form.model.strip().lower() in ENGINE_NAMES else None
         options = service.options(words or None, None, form.language, engine=engine, speakers=form.speakers)
         options.word_timestamps = wants_words(form)
+        if form.stream:  # the text as the sentences are decoded
+            options.partial_text = feed.report
+        asked.update(form=form, options=options)
         return options
 
-    outcome, _upload, form = await transcribe_upload(request, service, queue, client, OpenAIOptions, options_of)
+    async def transcribe() -> Outcome:
+        return (await transcribe_upload(request, service, queue, client, OpenAIOptions, options_of))[0]
+
+    def stop() -> None:
+        cancel = asked["options"].cancel
+        if cancel is not None:
+            cancel.set()
+
+    job = asyncio.ensure_future(transcribe())
+    try:
+        first = await feed.next(job)  # the first sentences' text, or None: finished (or failed) before any
+        outcome = await job if first is None else None
+    except BaseException:
+        job.cancel()
+        raise
+    form: OpenAIOptions = asked["form"]
     if form.stream:
-        return StreamingResponse(sse_events(outcome), media_type="text/event-stream", headers=SSE_HEADERS)
+        events = sse_events(feed, job, first, stop)
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    assert outcome is not None
     if form.response_format in ("json", "verbose_json"):
         verbose = form.response_format == "verbose_json"
         return JSONResponse(openai_json(outcome, form.model, verbose, wants_words(form)))
@@ -90,40 +112,6 @@ async def openai_transcription(request: Request, service: ServiceDep, queue: Que
 def wants_words(form: OpenAIOptions) -> bool:
     """Word times, as OpenAI gives them: `timestamp_granularities[]=word` with verbose_json."""
     return form.response_format == "verbose_json" and "word" in (form.timestamp_granularities or [])
-
-
-# ---------------------------------------------------------------------- stream=true
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering of the events
-
-
-def text_deltas(text: str, segments: list[Segment]) -> list[str]:
-    """`text` cut after each sentence, so that the deltas put together are exactly the text."""
-    deltas, pos = [], 0
-    for s in segments:
-        found = text.find(s.text, pos) if s.text else -1
-        if found < 0:
-            continue
-        end = found + len(s.text)
-        deltas.append(text[pos:end])
-        pos = end
-    if pos < len(text):
-        deltas.append(text[pos:])
-    return [d for d in deltas if d]
-
-
-async def sse_events(outcome: Outcome) -> AsyncIterator[str]:
-    """OpenAI's streamed transcription: `transcript.text.delta` events, then `transcript.text.done` with the
-    whole text (the openai client's `create(stream=True)` yields them). The deltas follow the sentences of the
-    finished transcript."""
-    t = outcome.transcript
-    for delta in text_deltas(t.text, t.segments):
-        yield sse({"type": "transcript.text.delta", "delta": delta})
-    yield sse({"type": "transcript.text.done", "text": t.text, "id": outcome.record_id})
-
-
-def sse(event: dict[str, Any]) -> str:
-    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
 
 
 # ---------------------------------------------------------------------- GET /v1/models

@@ -99,8 +99,25 @@ class SystemCallbacks:
             ("sys_python", platform.python_version()),
             ("sys_gradio", f"{gr.__version__} (funasr-webui {__version__})"),
         ]
+        rows += self.listening_rows(lang)
         rows += self.history_rows()
         return [(k, str(v)) for k, v in rows]
+
+    def listening_rows(self, lang: str) -> list[tuple[str, str]]:
+        """HTTPS (why the microphone works from other PCs, or not) and the FunASR WebSocket listener."""
+        https = self.service.listening.https()
+        if not https.enabled:
+            line = t("sys_https_off", lang)
+        else:
+            kind = t("sys_https_self_signed" if https.self_signed else "sys_https_certificate", lang)
+            names = ", ".join(https.names) or "—"
+            line = t("sys_https_on", lang, kind=kind, names=names, until=https.valid_until or "—")
+        funasr = self.service.listening.funasr_ws()
+        if funasr is None:
+            ws = t("sys_funasr_ws_off", lang)
+        else:
+            ws = t("sys_funasr_ws_on", lang, url=funasr.url, now=funasr.connections, cap=funasr.max_connections)
+        return [("sys_https", line), ("sys_funasr_ws", ws)]
 
     def history_rows(self) -> list[tuple[str, str]]:
         try:

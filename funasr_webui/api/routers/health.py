@@ -1,4 +1,5 @@
-"""GET /health: ready or not, engine, models, device, queue and limits; open without a key."""
+"""GET /health: ready or not, engine, models, device, queue and limits (and the work queue's jobs and workers
+when the server has one); open without a key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ... import __version__
+from ...history import HistoryError
+from ...history.work_queue import WorkQueue
 from ..dependencies import QueueDep, ServiceDep
 
 router = APIRouter(tags=["health"])
@@ -51,4 +54,14 @@ def health(service: ServiceDep, queue: QueueDep) -> JSONResponse:
             "max_hotwords": service.settings.max_hotwords,
         },
     }
+    if service.work_queue is not None:
+        body["work_queue"] = work_queue_health(service.work_queue)
     return JSONResponse(body)
+
+
+def work_queue_health(queue: WorkQueue) -> dict:
+    """Jobs per state and the live workers (server started with --queue); an error says why it is unknown."""
+    try:
+        return {"jobs": queue.counts(), "workers": [w.to_dict() for w in queue.live_workers()]}
+    except HistoryError as e:
+        return {"error": str(e)}

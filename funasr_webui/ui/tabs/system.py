@@ -1,4 +1,5 @@
-"""System: engine, models, device, versions, memory and the history's size; a button to free GPU memory."""
+"""System: engine, models, device, versions, memory, the history's size and the work queue (when there is one);
+a button to free GPU memory."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import gradio as gr
 import pandas as pd
 
 from ... import __version__
+from ...errors import UserError
 from ...helpers import format_size
+from ...history import HistoryError
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ..components import info
 from ..context import PageContext
+from ..format import failure_text
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,20 @@ class SystemCallbacks:
             ("sys_gradio", f"{gr.__version__} (funasr-webui {__version__})"),
         ]
         rows += self.history_rows()
+        if self.service.work_queue is not None:
+            rows.append(("sys_work_queue", self.queue_line(lang)))
         return [(k, str(v)) for k, v in rows]
+
+    def queue_line(self, lang: str) -> str:
+        """The work queue in one line: jobs per state and the live workers (host: engines, jobs done)."""
+        queue = self.service.work_queue
+        assert queue is not None
+        try:
+            counts, workers = queue.counts(), queue.live_workers()
+        except HistoryError as e:
+            return failure_text(UserError("queue_unavailable", error=str(e)), lang)
+        names = ", ".join(f"{w.host} ({w.engines}, {w.jobs_done})" for w in workers)
+        return t("sys_queue_line", lang, **counts, workers=len(workers), names=f": {names}" if names else "")
 
     def history_rows(self) -> list[tuple[str, str]]:
         try:

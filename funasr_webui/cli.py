@@ -10,6 +10,7 @@ from pathlib import Path
 from . import history_cli, models, qa_cli
 from .engine import ENGINE_NAMES
 from .helpers import printable
+from .history import db_target
 from .qa.report import json_with_flags
 from .settings import Settings
 from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
@@ -51,7 +52,13 @@ def add_settings_args(p: argparse.ArgumentParser, d: Settings) -> None:
         help="engines to load at start (each once), chosen per request; the first is the default unless --engine",
     )
     p.add_argument("--models-dir", type=Path, default=d.models_dir, help="where model folders live")
-    p.add_argument("--db", type=Path, default=d.db, help="history database file")
+    p.add_argument(
+        "--db",
+        type=db_target,
+        default=d.db,
+        metavar="FILE|URL",
+        help="history database: a SQLite file, or postgresql://user@host[:port]/db shared by several servers",
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="speech segments decoded together")
     p.add_argument("--beam-size", type=int, default=d.beam_size, help="Whisper beams (1 = greedy, faster)")
     p.add_argument("--threads", type=int, default=d.threads, help="CPU threads for inference")

@@ -19,7 +19,7 @@ import numpy as np
 from .audio import SAMPLE_RATE, AudioError
 from .engine import Engine, TranscribeOptions, parse_hotwords
 from .errors import UserError
-from .history import HistoryError, HistoryStore, Page, Record, audio_hash, settings_key
+from .history import HistoryError, HistoryStore, Page, Record, audio_hash, open_store, settings_key
 from .history.work_queue import WorkQueue
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
@@ -343,8 +343,9 @@ class TranscriptionService:
         return self.history.stats()
 
     @property
-    def history_path(self) -> Path:
-        return Path(self.history.db_path)
+    def history_path(self) -> Path | str:
+        """The database file, or the PostgreSQL URL without its password."""
+        return self.history.db_path
 
     # ------------------------------------------------------------------ the loaded engine
 
@@ -386,7 +387,7 @@ def build_service(settings: Settings, preload_speakers: bool = True) -> Transcri
     """Load every model and open the history: done once, before the server accepts requests.
     `preload_speakers`: warm the speaker model up in the background now, or at first use (the server starts it
     once its page is built; the CLI when it is asked for speakers)."""
-    history = HistoryStore(settings.db, keep_audio=settings.keep_audio)
+    history = open_store(settings.db, keep_audio=settings.keep_audio)
     report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)

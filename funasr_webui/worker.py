@@ -76,10 +76,6 @@ class Worker:
                     return
                 else:
                     time.sleep(self.poll_s)
-        except KeyboardInterrupt:
-            if self.current is not None:
-                self._give_back(self.current)
-            raise
         finally:
             self.close()
 
@@ -124,6 +120,9 @@ class Worker:
         self.current = job.id
         try:
             self._do(job)
+        except KeyboardInterrupt:  # stopped: the job goes back at once, this attempt not counted
+            self._give_back(job.id)
+            raise
         finally:
             self.current = None
 
@@ -242,10 +241,14 @@ class Worker:
             self.report(f"failed: {printable(job.source)} (job {job.id}): {error}")
 
     def _give_back(self, job_id: int, delay_s: float = 0.0) -> None:
-        try:
-            self.queue.release(self.id, job_id, delay_s=delay_s, count=False)
-        except HistoryError as e:
-            log.error("could not give job %d back (its lease will expire): %s", job_id, e)
+        for last in (False, True):
+            try:
+                self.queue.release(self.id, job_id, delay_s=delay_s, count=False)
+                return
+            except HistoryError as e:
+                if last:
+                    log.error("could not give job %d back (its lease will expire): %s", job_id, e)
+                self.queue.close()  # an interrupted statement may have left the connection unusable: a new one
 
 
 # --------------------------------------------------------------------------- the command

@@ -18,9 +18,10 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError
 from .engine import Engine, TranscribeOptions, parse_hotwords
+from .enqueue import spec_of, submit
 from .errors import UserError
 from .history import HistoryError, HistoryStore, Page, Record, audio_hash, open_store, settings_key
-from .history.work_queue import WorkQueue
+from .history.work_queue import Job, Submitted, WorkerInfo, WorkQueue
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
 from .qa.rules import Hit
@@ -281,6 +282,47 @@ class TranscriptionService:
         return self.history.add_failure(
             source=source, audio_hash=digest, error=error, error_code=code, **(self._how(options) if options else {})
         )
+
+    # ------------------------------------------------------------------ the work queue, for the page and the API
+
+    def _queue(self) -> WorkQueue:
+        if self.work_queue is None:
+            raise UserError("queue_not_configured")
+        return self.work_queue
+
+    def enqueue_upload(
+        self, path: str | Path, *, name: str, options: TranscribeOptions, asked_engine: str | None
+    ) -> Submitted:
+        """Put an uploaded file on the work queue, its bytes with it (the worker may be on another machine). A
+        file that failed before is queued again (a person asked); one done before comes back with its record.
+        UserError when there is no queue or it cannot be reached."""
+        data = Path(path).read_bytes()
+        try:
+            return submit(
+                self._queue(),
+                self.history,
+                source=name,
+                digest=audio_hash(data),
+                spec=spec_of(options, asked_engine),
+                audio=data,
+                retry_failed=True,
+            )
+        except HistoryError as e:
+            raise UserError("queue_unavailable", error=str(e)) from e
+
+    def queued_jobs(self, ids: Iterable[int]) -> dict[int, Job]:
+        """The queue's jobs by id (those that exist); UserError as ``enqueue_upload``."""
+        try:
+            return self._queue().many(list(ids))
+        except HistoryError as e:
+            raise UserError("queue_unavailable", error=str(e)) from e
+
+    def queue_status(self) -> tuple[dict[str, int], list[WorkerInfo]]:
+        """Jobs per state and the live workers; UserError as ``enqueue_upload``."""
+        try:
+            return self._queue().counts(), self._queue().live_workers()
+        except HistoryError as e:
+            raise UserError("queue_unavailable", error=str(e)) from e
 
     def _with_rule_hotwords(self, options: TranscribeOptions) -> TranscribeOptions:
         # The quality rules' phrases join the hotwords here (when switched on), not in options(): the settings key

@@ -10,8 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ... import __version__
-from ...history import HistoryError
-from ...history.work_queue import WorkQueue
+from ...errors import UserError
+from ...service import TranscriptionService
 from ..dependencies import QueueDep, ServiceDep
 
 router = APIRouter(tags=["health"])
@@ -55,13 +55,14 @@ def health(service: ServiceDep, queue: QueueDep) -> JSONResponse:
         },
     }
     if service.work_queue is not None:
-        body["work_queue"] = work_queue_health(service.work_queue)
+        body["work_queue"] = work_queue_health(service)
     return JSONResponse(body)
 
 
-def work_queue_health(queue: WorkQueue) -> dict:
+def work_queue_health(service: TranscriptionService) -> dict:
     """Jobs per state and the live workers (server started with --queue); an error says why it is unknown."""
     try:
-        return {"jobs": queue.counts(), "workers": [w.to_dict() for w in queue.live_workers()]}
-    except HistoryError as e:
-        return {"error": str(e)}
+        counts, workers = service.queue_status()
+    except UserError as e:
+        return {"error": e.message("en")}
+    return {"jobs": counts, "workers": [w.to_dict() for w in workers]}

@@ -15,11 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ...enqueue import spec_of, submit
 from ...errors import UserError
-from ...history import HistoryError, audio_hash
-from ...history.work_queue import WorkQueue
-from ...service import TranscriptionService
 from ..dependencies import ServiceDep, only_params, require_api_auth
 from ..errors import ERROR_RESPONSES
 from ..options import multipart_body, parse_options
@@ -44,12 +40,6 @@ class JobOptions(BaseModel):
     )
 
 
-def _queue(service: TranscriptionService) -> WorkQueue:
-    if service.work_queue is None:
-        raise UserError("queue_not_configured")
-    return service.work_queue
-
-
 @router.post(
     "/jobs",
     summary="Queue one uploaded file for the workers (server started with --queue)",
@@ -58,37 +48,21 @@ def _queue(service: TranscriptionService) -> WorkQueue:
     dependencies=[only_params()],
 )
 async def create_job(request: Request, service: ServiceDep) -> JSONResponse:
-    queue = _queue(service)  # before the body is read: a server without a queue refuses at once
+    if service.work_queue is None:  # before the body is read: a server without a queue refuses at once
+        raise UserError("queue_not_configured")
     async with receive_upload(request, service.settings.max_upload_bytes) as upload:
         form = parse_options(JobOptions, upload.fields)
         options = service.options(form.hotwords, form.itn, form.language, engine=form.engine, speakers=form.speakers)
-
-        def enqueue():
-            data = upload.path.read_bytes()
-            return submit(
-                queue,
-                service.history,
-                source=upload.name,
-                digest=audio_hash(data),
-                spec=spec_of(options, form.engine),
-                audio=data,
-                retry_failed=True,  # asked for by a person: a file that failed before is tried again
-            )
-
-        try:
-            submitted = await run_in_threadpool(enqueue)
-        except HistoryError as e:
-            raise UserError("queue_unavailable", error=str(e)) from e
+        submitted = await run_in_threadpool(
+            service.enqueue_upload, upload.path, name=upload.name, options=options, asked_engine=form.engine
+        )
     body = {**submitted.job.to_dict(), "new": submitted.new}
     return JSONResponse(body, status_code=202, headers={"Location": f"/api/v1/jobs/{submitted.job.id}"})
 
 
 @router.get("/jobs/{job_id}", summary="A queued job: its state and, once it has ended, its record's id")
 def get_job(job_id: int, service: ServiceDep) -> JSONResponse:
-    try:
-        job = _queue(service).get(job_id)
-    except HistoryError as e:
-        raise UserError("queue_unavailable", error=str(e)) from e
+    job = service.queued_jobs([job_id]).get(job_id)
     if job is None:
         raise UserError("job_not_found", id=job_id)
     return JSONResponse(job.to_dict())

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from ...engine import TranscribeOptions
-from ...enqueue import spec_of, submit
-from ...errors import UserError
 from ...helpers import format_duration
-from ...history import HistoryError, audio_hash
 from ...history.work_queue import Job
 from ...i18n import t
 from ...service import TranscriptionService
@@ -32,39 +28,30 @@ def queued_batch(
     """Submit every file, then follow the jobs until each has ended. Yields (status line, table rows, files
     ended); ``on_record(name, record)`` is called once per ended job with its history record (for the zip).
     UserError("queue_unavailable") when the queue cannot be reached."""
-    queue = service.work_queue
-    assert queue is not None
     rows = [[name, "", t("st_queued", lang), "", ""] for name in names]
-    spec = spec_of(options, asked_engine)
-    try:
-        ids = []
-        for path, name in zip(files, names, strict=True):
-            data = Path(path).read_bytes()
-            submitted = submit(
-                queue, service.history, source=name, digest=audio_hash(data), spec=spec, audio=data, retry_failed=True
-            )
-            ids.append(submitted.job.id)
-        pending = set(range(len(files)))
-        done = failed = 0
-        while True:
-            jobs = queue.many(ids)
-            for i in sorted(pending):
-                job = jobs.get(ids[i])
-                if job is None or job.state in ("done", "failed"):
-                    pending.discard(i)
-                    ok = _ended_row(service, job, rows[i], lang, on_record)
-                    done, failed = done + ok, failed + (not ok)
-                elif job.state == "running":
-                    rows[i][2] = t("st_running", lang)
-            status = t("msg_batch_queued", lang, total=len(files), done=done, failed=failed, waiting=len(pending))
-            if pending and not queue.live_workers():
-                status += " " + t("msg_no_workers", lang)
-            yield status, rows, len(files) - len(pending)
-            if not pending:
-                return
-            time.sleep(POLL_S)
-    except HistoryError as e:
-        raise UserError("queue_unavailable", error=str(e)) from e
+    ids = [
+        service.enqueue_upload(path, name=name, options=options, asked_engine=asked_engine).job.id
+        for path, name in zip(files, names, strict=True)
+    ]
+    pending = set(range(len(files)))
+    done = failed = 0
+    while True:
+        jobs = service.queued_jobs(ids)
+        for i in sorted(pending):
+            job = jobs.get(ids[i])
+            if job is None or job.state in ("done", "failed"):
+                pending.discard(i)
+                ok = _ended_row(service, job, rows[i], lang, on_record)
+                done, failed = done + ok, failed + (not ok)
+            elif job.state == "running":
+                rows[i][2] = t("st_running", lang)
+        status = t("msg_batch_queued", lang, total=len(files), done=done, failed=failed, waiting=len(pending))
+        if pending and not service.queue_status()[1]:
+            status += " " + t("msg_no_workers", lang)
+        yield status, rows, len(files) - len(pending)
+        if not pending:
+            return
+        time.sleep(POLL_S)
 
 
 def _ended_row(

@@ -15,7 +15,6 @@ import pandas as pd
 from ... import __version__
 from ...errors import UserError
 from ...helpers import format_size
-from ...history import HistoryError
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ..components import info
@@ -110,12 +109,10 @@ class SystemCallbacks:
 
     def queue_line(self, lang: str) -> str:
         """The work queue in one line: jobs per state and the live workers (host: engines, jobs done)."""
-        queue = self.service.work_queue
-        assert queue is not None
         try:
-            counts, workers = queue.counts(), queue.live_workers()
-        except HistoryError as e:
-            return failure_text(UserError("queue_unavailable", error=str(e)), lang)
+            counts, workers = self.service.queue_status()
+        except UserError as e:
+            return failure_text(e, lang)
         names = ", ".join(f"{w.host} ({w.engines}, {w.jobs_done})" for w in workers)
         return t("sys_queue_line", lang, **counts, workers=len(workers), names=f": {names}" if names else "")
 

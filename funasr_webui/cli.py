@@ -349,4 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         "history": history_cli.run,
         "qa": qa_cli.run,
     }
-    return commands[args.command](args)
+    from .errors import UserError
+
+    try:
+        return commands[args.command](args)
+    except UserError as e:  # what stops a command before it starts (e.g. the history database out of reach)
+        print(f"error: {e.message('en')}\n错误：{e.message('zh')}", file=sys.stderr)
+        return 1

@@ -82,7 +82,8 @@ def run_enqueue(args) -> int:
     options (no PostgreSQL --db, bad transcription options), 130 when a one-shot run is stopped."""
     from .cli import settings_from_args
     from .enqueue import spec_from_args
-    from .history import is_postgres_url, open_store
+    from .history import is_postgres_url
+    from .service import open_history
 
     folder: Path = args.folder
     if not folder.is_dir():
@@ -99,10 +100,11 @@ def run_enqueue(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     started = time.perf_counter()
+    history = open_history(settings)  # UserError (one line, from main) when the database is out of reach
     try:
-        history = open_store(settings.db)
         queue = WorkQueue(url)
     except HistoryError as e:
+        history.close()
         print(f"error: {e}", file=sys.stderr)
         return 2
 

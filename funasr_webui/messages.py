@@ -287,6 +287,9 @@ ERRORS: dict[str, ErrorText] = {
     "bad_rules_file": _e(("not a rules file ({detail})", "不是有效的规则文件（{detail}）"), code="bad_rule"),
     "rule_exists": _e(("a rule named {rule!r} exists already", "已有名为 {rule!r} 的规则"), status=409),
     "rule_not_found": _e(("no rule {id}", "没有规则 {id}"), code="not_found", status=404),
+    "history_unavailable": _e(
+        ("cannot open the history database {db}: {reason}", "无法打开历史数据库 {db}：{reason}"), status=503
+    ),
     "record_not_found": _e(("no history record {id}", "没有历史记录 {id}"), code="not_found", status=404),
     "job_not_found": _e(("no queued job {id}", "没有排队任务 {id}"), code="not_found", status=404),
     "queue_not_configured": _e(

@@ -21,6 +21,7 @@ from .engine import Engine, TranscribeOptions, parse_hotwords
 from .enqueue import spec_of, submit
 from .errors import UserError
 from .history import HistoryError, HistoryStore, Page, Record, audio_hash, open_store, settings_key
+from .history.target import without_password
 from .history.work_queue import Job, Submitted, WorkerInfo, WorkQueue
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
@@ -429,7 +430,7 @@ def build_service(settings: Settings, preload_speakers: bool = True) -> Transcri
     """Load every model and open the history: done once, before the server accepts requests.
     `preload_speakers`: warm the speaker model up in the background now, or at first use (the server starts it
     once its page is built; the CLI when it is asked for speakers)."""
-    history = open_store(settings.db, keep_audio=settings.keep_audio)
+    history = open_history(settings)
     report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)
@@ -437,6 +438,16 @@ def build_service(settings: Settings, preload_speakers: bool = True) -> Transcri
             log.info("purged %d history records older than %g days", removed, settings.keep_days)
     work_queue = WorkQueue(str(settings.db)) if settings.queue else None
     return TranscriptionService(settings, Pipeline.load(settings, preload_speakers), history, work_queue)
+
+
+def open_history(settings: Settings) -> HistoryStore:
+    """The history of ``--db``, opened first so that an unreachable PostgreSQL server or an unreadable file fails
+    the start at once, before any model loads: UserError("history_unavailable") saying which and why."""
+    try:
+        return open_store(settings.db, keep_audio=settings.keep_audio)
+    except HistoryError as e:
+        db = without_password(settings.db) if isinstance(settings.db, str) else str(settings.db)
+        raise UserError("history_unavailable", db=db, reason=str(e)) from e
 
 
 def report_interrupted(history: HistoryStore) -> None:

@@ -42,7 +42,8 @@ def why_not_available() -> str | None:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """``durable``: fsync and full-page writes on, as a real server runs (benchmarks); off for tests."""
         from tests.helpers import free_port
 
         self.bin = pg_bin()
@@ -52,6 +53,7 @@ class PostgresServer:
         self.port = free_port()
         self._as_root = os.geteuid() == 0
         self._names = itertools.count(1)
+        self.durable = durable
         if self._as_root:  # initdb refuses root: the folder and the cluster belong to the postgres user
             user = pwd.getpwnam(PG_USER)
             os.chown(self.root, user.pw_uid, user.pw_gid)
@@ -71,8 +73,10 @@ class PostgresServer:
                   "--locale=C.UTF-8", "--no-sync")  # fmt: skip
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            " -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
         self._admin("CREATE DATABASE funasr_template")
         self._admin("CREATE EXTENSION pg_trgm", db="funasr_template")

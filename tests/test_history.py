@@ -187,12 +187,13 @@ def test_every_public_store_method_raises_history_errors_only() -> None:
     assert [name for name in public + ["__init__"] if not hasattr(getattr(HistoryStore, name), "__wrapped__")] == []
 
 
-def test_only_the_history_package_imports_sqlite3() -> None:
+@pytest.mark.parametrize("driver", ["sqlite3", "psycopg"])
+def test_only_the_history_package_imports_a_database_driver(driver: str) -> None:
     package = PROJECT_ROOT / "funasr_webui"
     importers = [
         str(path.relative_to(package))
         for path in sorted(package.rglob("*.py"))
-        if re.search(r"^\s*(import|from)\s+sqlite3\b", path.read_text(encoding="utf-8"), re.M)
+        if re.search(rf"^\s*(import|from)\s+{driver}\b", path.read_text(encoding="utf-8"), re.M)
     ]
     assert importers and all(name.startswith("history/") for name in importers), importers
 

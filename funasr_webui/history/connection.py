@@ -153,6 +153,9 @@ class Connections:
             self._conns = []
             self._lock = threading.Lock()
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "broken", False):  # PostgreSQL lost it: the next call reconnects
+            self._drop(conn)
+            conn = None
         if conn is None:
             conn = postgres.connect(self.db) if isinstance(self.db, str) else connect(self.db)
             self._local.conn = conn
@@ -166,6 +169,14 @@ class Connections:
                 alive.append((threading.current_thread(), conn))
                 self._conns = alive
         return conn
+
+    def _drop(self, conn: Any) -> None:
+        with self._lock:
+            self._conns = [(t, c) for t, c in self._conns if c is not conn]
+        try:
+            conn.close()
+        except DB_ERRORS:
+            pass
 
     def close(self) -> None:
         with self._lock:

@@ -43,8 +43,8 @@ class Heartbeat:
     def beat(self, reap_too: bool = False) -> None:
         conn = self._conns.get()
         pid, token = owner()
-        with write(conn):
-            conn.execute("UPDATE jobs SET heartbeat_at = now() WHERE owner_pid = ? AND owner_token = ?", (pid, token))
+        # One autocommit statement on this process's own rows: it need not wait for the write lock.
+        conn.execute("UPDATE jobs SET heartbeat_at = now() WHERE owner_pid = ? AND owner_token = ?", (pid, token))
         if reap_too and any_orphaned(conn):
             with write(conn):
                 for job in reap(conn):

@@ -54,6 +54,11 @@ class PgConnection:
                 cur.executemany(_sql(sql), rows)
 
     @property
+    def broken(self) -> bool:
+        """The server went away (restarted, failed over, network cut): this connection is done, open another."""
+        return self.raw.broken or self.raw.closed
+
+    @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
 

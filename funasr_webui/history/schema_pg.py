@@ -10,8 +10,8 @@ Same tables, columns and SCHEMA_VERSION as the SQLite file; what differs:
   database, so a job's owner is found gone by its lease running out, not only by its pid (see jobs.py).
 
 A new database is created at SCHEMA_VERSION in one step (``_CREATE``); a later version appends a migration for both
-back ends. Creation and migrations run in one transaction under an advisory lock, so processes starting together
-apply them once. ``CREATE EXTENSION pg_trgm`` needs the database's owner (pg_trgm is a trusted extension since
+back ends. Creation and migrations run in one transaction while an advisory lock is held, so processes starting
+together apply them once. ``CREATE EXTENSION pg_trgm`` needs the database's owner (pg_trgm is a trusted extension since
 PostgreSQL 13) or a superuser; where the app's user is neither, an administrator runs it once beforehand.
 """
 
@@ -141,9 +141,18 @@ def init(conn: PgConnection, label: str) -> None:
         raise RuntimeError(f"{label} has schema version {version}, newer than this program ({SCHEMA_VERSION})")
     if version == SCHEMA_VERSION:
         return
+    # A session lock taken before the transaction: a transaction begun before another process committed the
+    # tables would still find them missing in its catalog caches (an advisory lock does not refresh them).
+    conn.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+    try:
+        _create_or_migrate(conn, label)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
+
+
+def _create_or_migrate(conn: PgConnection, label: str) -> None:
     conn.execute("BEGIN")
     try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
         version = _version(conn)  # another process may have done it while this one waited
         if version is None:
             log.info("creating the history tables in %s (schema version %d)", label, CREATED_AT)

@@ -23,6 +23,7 @@ from funasr_webui.history import open_store
 from funasr_webui.history.work_queue import JobSpec, WorkQueue
 from funasr_webui.settings import PROJECT_ROOT, Settings
 from funasr_webui.worker import Worker
+from tests.test_browser import Session, browser, expect  # noqa: F401  (browser: the module's Chromium fixture)
 
 ENV = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
 LEASE_S = 5
@@ -259,6 +260,7 @@ def test_jobs_api_without_a_queue_says_how_to_get_one(live_server) -> None:
 
 def test_batch_tab_enqueues_and_shows_the_workers_results(queue_service, shared_audio: Path, tmp_path: Path) -> None:
     from funasr_webui.ui.tabs.batch import BatchCallbacks
+    from funasr_webui.ui.tabs.system import SystemCallbacks
 
     files = [str(shared_audio / "tts" / n) for n in ("d02.wav", "d03.wav")]
     broken = tmp_path / "broken.wav"
@@ -278,5 +280,37 @@ def test_batch_tab_enqueues_and_shows_the_workers_results(queue_service, shared_
     assert list(table.iloc[:, 2][:2]) == ["完成", "完成"] and table.iloc[2, 2].startswith("失败")
     assert [n for n, _ in results.done] == ["d02.wav", "d03.wav"] and all(tr.text for _, tr in results.done)
     assert zip_button["interactive"] is True
+    line = SystemCallbacks(queue_service).queue_line("en")
+    assert line.startswith("0 queued, 0 running, 2 done, 1 failed") and "0 worker(s) live" in line
     page = queue_service.search("", limit=10)
     assert sorted(r.source for r in page.records) == ["broken.wav", "d02.wav", "d03.wav"]
+
+
+@pytest.mark.browser
+def test_batch_tab_of_a_queue_server_in_chromium(browser, queue_service, shared_audio: Path) -> None:  # noqa: F811
+    from funasr_webui.server import create_app
+    from tests.helpers import LiveServer
+
+    with LiveServer(create_app(queue_service)) as server:
+        s = Session(browser, server.url + "/", "zh-CN")
+        try:
+            s.open()
+            page = s.page
+            s.tab(1)
+            expect(page.locator("#batch-queue-hint")).to_contain_text("任务队列")
+            page.locator("#batch-files input[type=file]").set_input_files([str(shared_audio / "tts" / "d04.wav")])
+            page.locator("#batch-start").click()
+            expect(page.locator("#batch-status")).to_contain_text("没有正在运行的工作进程", timeout=30_000)
+            worker = Worker(queue_service, queue_service.settings.db, lease_s=LEASE_S, report=lambda _: None)
+            thread = threading.Thread(target=worker.run, kwargs={"until_empty": True}, daemon=True)
+            thread.start()
+            expect(page.locator("#batch-status")).to_contain_text("1 个完成", timeout=60_000)
+            expect(page.locator("#batch-table")).to_contain_text("d04.wav")
+            expect(page.locator("#batch-zip")).to_be_enabled()
+            thread.join(timeout=30)
+            s.shot("batch-queue")
+            s.tab(5)
+            page.locator("#system-refresh").click()
+            expect(page.locator("#system-table")).to_contain_text("完成 1")
+        finally:
+            s.close()

@@ -19,8 +19,7 @@ from .errors import UserError
 from .helpers import printable
 from .history import HistoryError, audio_hash
 from .history.work_queue import JobSpec, WorkQueue
-from .ingest import Candidate, SettledFiles, scan
-from .ingest import _signature as signature
+from .ingest import Candidate, SettledFiles, scan, signature
 
 
 @dataclass

@@ -30,12 +30,18 @@ from .engine import TranscribeOptions
 from .errors import UserError
 from .helpers import printable
 from .history import HistoryError
-from .history.work_queue import Ending, Job, WorkQueue
+from .history.work_queue import Ending, Job, JobSpec, WorkQueue
 from .service import TranscriptionService
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 10.0  # a job given back after a model or database error waits this long before it is taken again
+
+
+def options_of(service: TranscriptionService, spec: JobSpec) -> TranscribeOptions:
+    """The options of a job, checked against this worker's engines (UserError: e.g. a language its engine lacks)."""
+    speakers = "auto" if spec.speakers == 0 else spec.speakers  # kept as TranscribeOptions has it (0 = auto)
+    return service.options(spec.hotwords, spec.itn, spec.language, engine=spec.engine or None, speakers=speakers)
 
 
 class Worker:
@@ -132,11 +138,8 @@ class Worker:
             reason = f"given up after {job.max_attempts} attempts" + (f": {job.error}" if job.error else "")
             self._fail(job, None, reason, "engine_error")
             return
-        spec = job.spec
         try:
-            options = self.service.options(
-                spec.hotwords, spec.itn, spec.language, engine=spec.engine or None, speakers=spec.speakers
-            )
+            options = options_of(self.service, job.spec)
         except UserError as e:  # e.g. a language this worker's engine does not have
             self._fail(job, None, e.message("en"), e.key)
             return

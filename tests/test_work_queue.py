@@ -19,6 +19,7 @@ import pytest
 import requests
 import soundfile as sf
 
+from funasr_webui.errors import UserError
 from funasr_webui.history import open_store
 from funasr_webui.history.work_queue import JobSpec, WorkQueue
 from funasr_webui.settings import PROJECT_ROOT, Settings
@@ -188,6 +189,27 @@ def test_a_job_whose_workers_keep_dying_is_given_up(queue_service) -> None:
     assert ended.state == "failed" and ended.attempts == 2
     record = queue_service.get(ended.record_id)
     assert record.status == "failed" and "given up after 1 attempts" in record.error
+
+
+def test_options_from_the_command_line_reach_the_worker_as_given(queue_service) -> None:
+    from argparse import Namespace
+
+    from funasr_webui.enqueue import spec_from_args
+    from funasr_webui.worker import options_of
+
+    args = Namespace(engine="auto", hotwords="达摩院 滨海新区", no_itn=True, language="EN", speakers="auto")
+    spec = JobSpec.from_json(spec_from_args(args, queue_service.settings).to_json())  # as stored in the queue
+    options = options_of(queue_service, spec)
+    assert (options.hotwords, options.itn, options.language, options.speakers) == (
+        ["达摩院", "滨海新区"],
+        False,
+        "en",
+        0,
+    )
+    assert options.engine == "whisper"  # no engine asked: the worker's default
+    with pytest.raises(UserError) as e:  # checked by the worker, against its engine
+        options_of(queue_service, JobSpec(language="xx"))
+    assert e.value.key == "bad_language"
 
 
 def test_the_queue_tables_are_made_once_by_racing_processes(pg_url: str) -> None:

@@ -167,7 +167,7 @@ def _show(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
         print(f"no record {args.id}", file=sys.stderr)
         return 1
     if args.format:
-        info = DocumentInfo(title=rec.source, created=rec.created_at.astimezone())
+        info = DocumentInfo(title=rec.title, created=rec.created_at.astimezone())
         if args.out is not None:
             args.out.write_bytes(render_bytes(rec.transcript(), args.format, info))
             print(f"wrote record {rec.id} to {args.out}", file=sys.stderr)
@@ -182,6 +182,7 @@ def _show(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
         ("id", rec.id),
         ("created", created),
         ("status", rec.status + (f": {_problem(rec)}" if rec.error else "")),
+        ("name", rec.title),
         ("source", rec.source),
         ("engine", f"{rec.engine} {rec.model} on {rec.device or '?'}"),
         ("language", rec.language or "-"),
@@ -325,7 +326,7 @@ def _row(rec: Record) -> str:
     created = rec.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
     text = rec.text if rec.status == "done" else f"[{rec.status}] {_problem(rec)}"
     return (
-        f"{rec.id:>7}  {created}  {rec.duration:>7.1f}s  {_fit(rec.engine, 10)}  {_fit(rec.source, 24)}  "
+        f"{rec.id:>7}  {created}  {rec.duration:>7.1f}s  {_fit(rec.engine, 10)}  {_fit(rec.title, 24)}  "
         f"{_fit(text, 50).rstrip()}"
     )
 
@@ -334,7 +335,7 @@ def _print_page(page: Page, out: TextIO) -> None:
     if not page.records:
         print("no records", file=out)
         return
-    print(f"{'id':>7}  {'created':<16}  {'audio':>8}  {'engine':<10}  {'source':<24}  text", file=out)
+    print(f"{'id':>7}  {'created':<16}  {'audio':>8}  {'engine':<10}  {'name':<24}  text", file=out)
     for rec in page.records:
         print(_row(rec), file=out)
     shown = f"{page.offset + 1}-{page.offset + len(page.records)}"

@@ -265,6 +265,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "filter_all": ("All", "全部"),
     "src_microphone": ("Microphone", "麦克风"),
     "src_api": ("API", "API"),
+    "src_websocket": ("FunASR WebSocket", "FunASR WebSocket"),
     "status_done": ("Done", "完成"),
     "status_failed": ("Failed", "失败"),
     "status_interrupted": ("Interrupted", "已中断"),

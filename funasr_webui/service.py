@@ -107,13 +107,15 @@ class TranscriptionService:
         try:
             audio = self.pipeline.decode(path, name)
         except AudioError as e:
-            self._save_failure(source, digest, options, e.message("en"), e.key)
+            self._save_failure(source, digest, options, e.message("en"), e.key, name=name)
             raise
         except Exception as e:  # not a known file problem: reported like a model error
             raise self._engine_failure(e, name, source, digest, options, None) from e
         transcript, job = self._run(audio, name=name, source=source, digest=digest, options=options)
         transcript.elapsed = round(time.perf_counter() - started, 3)  # decoding is part of the user's wait
-        return self._save(transcript, source=source, digest=digest, audio_path=path, key=self.key(options), job=job)
+        return self._save(
+            transcript, source=source, name=name, digest=digest, audio_path=path, key=self.key(options), job=job
+        )
 
     def transcribe_unsaved(self, path: str | Path, *, name: str, options: TranscribeOptions) -> Transcript:
         """Decode and transcribe without a trace in the history (the CLI's --no-history)."""
@@ -124,8 +126,11 @@ class TranscriptionService:
     ) -> Outcome:
         """For audio already in memory (the microphone, a FunASR WebSocket stream)."""
         digest = audio_hash(audio.astype(np.float32).tobytes())
-        transcript, job = self._run(audio, name=name or source, source=source, digest=digest, options=options)
-        return self._save(transcript, source=source, digest=digest, audio_path=None, key=self.key(options), job=job)
+        name = name or source
+        transcript, job = self._run(audio, name=name, source=source, digest=digest, options=options)
+        return self._save(
+            transcript, source=source, name=name, digest=digest, audio_path=None, key=self.key(options), job=job
+        )
 
     def _run(
         self, audio: np.ndarray, *, name: str, source: str, digest: str, options: TranscribeOptions
@@ -194,7 +199,7 @@ class TranscriptionService:
         """Save a model failure (in place of its job) and return the error the user sees."""
         log.exception("transcription of %s failed", name)
         self._save_failure(
-            source, digest, options, f"{type(e).__name__}: {e}", "engine_error", job=job, duration=duration
+            source, digest, options, f"{type(e).__name__}: {e}", "engine_error", job=job, duration=duration, name=name
         )
         return UserError("engine_error", filename=name, error=f"{type(e).__name__}: {e}")
 
@@ -207,8 +212,10 @@ class TranscriptionService:
         audio_path: Path | None,
         key: str | None = None,
         job: int | None = None,
+        name: str = "",
     ) -> Outcome:
-        # key: the settings as asked for (language "auto"), so a repeat request finds this record
+        # key: the settings as asked for (language "auto"), so a repeat request finds this record;
+        # name: what the user calls the audio (an upload's file name, a FunASR client's wav_name)
         hits = self.qa.check(transcript)  # None: no active rules
         try:
             record_id = self.history.add(
@@ -219,6 +226,7 @@ class TranscriptionService:
                 settings_key=key,
                 job=job,
                 hits=hits,
+                name=name,
             )
             return Outcome(transcript, record_id, flags=hits or [])
         except (HistoryError, OSError) as e:  # full disk, read-only file: the user still gets the text
@@ -235,6 +243,7 @@ class TranscriptionService:
         error_code: str,
         job: int | None = None,
         duration: float = 0.0,
+        name: str = "",
     ) -> None:
         """Save a failed transcription: its English text for reading, its code for the page to show it in any
         language."""
@@ -246,6 +255,7 @@ class TranscriptionService:
                 error_code=error_code,
                 duration=round(duration, 3),
                 job=job,
+                name=name,
                 **self._how(options),
             )
         except (HistoryError, OSError) as e:
@@ -332,16 +342,19 @@ class TranscriptionService:
 
     # ------------------------------------------------------------------ live dictation
 
-    def save_live(self, state: LiveState, job: int | None = None, source: str = "microphone") -> int | None:
-        """Save a finished live session once (source "microphone", or "websocket"); nothing is saved when nothing
-        was said. ``job``: the session's job (opened at its first sentence), closed by the save."""
+    def save_live(
+        self, state: LiveState, job: int | None = None, source: str = "microphone", name: str = ""
+    ) -> int | None:
+        """Save a finished live session once (source "microphone", or "websocket" with the client's wav_name as
+        ``name``); nothing is saved when nothing was said. ``job``: the session's job (opened at its first
+        sentence), closed by the save."""
         if state.record_id is not None:
             return state.record_id
         transcript = self.live.transcript(state)
         if transcript is None:
             self.cancel_job(job)
             return None
-        outcome = self._save(transcript, source=source, digest="", audio_path=None, job=job)
+        outcome = self._save(transcript, source=source, name=name, digest="", audio_path=None, job=job)
         state.record_id = outcome.record_id
         return state.record_id
 

@@ -106,7 +106,10 @@ class JsonWriter(Writer):
     media_type = "application/json"
 
     def render(self, transcript: Transcript, info: DocumentInfo) -> str:
-        return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2)
+        d = transcript.to_dict()
+        if info.title:  # the file's name, as the other documents put it in their heading
+            d = {"name": info.title, **d}
+        return json.dumps(d, ensure_ascii=False, indent=2)
 
 
 HEADINGS = {

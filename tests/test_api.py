@@ -161,6 +161,7 @@ def test_transcribe_json_then_history_endpoints(live_server, service, shared_aud
 
     record = requests.get(f"{live_server.url}/api/v1/history/{rid}").json()
     assert record["source"] == "api" and record["text"] == body["text"] and record["status"] == "done"
+    assert record["name"] == "asr_example.wav"  # the upload's file name, beside where it came from
     text = requests.get(f"{live_server.url}/api/v1/history/{rid}?response_format=text")
     assert text.text == body["text"] + "\n" and text.headers["content-type"].startswith("text/plain")
     srt = requests.get(f"{live_server.url}/api/v1/history/{rid}?response_format=srt").text
@@ -172,6 +173,8 @@ def test_transcribe_json_then_history_endpoints(live_server, service, shared_aud
     filters = {"q": "达摩院", "source": "api", "date_from": today, "engine": "whisper"}
     page = requests.get(live_server.url + "/api/v1/history", params=filters)
     assert [i["id"] for i in page.json()["items"]] == [rid] and page.json()["total"] == 1
+    by_name = requests.get(live_server.url + "/api/v1/history", params={"source": "asr_example.wav"}).json()
+    assert [i["id"] for i in by_name["items"]] == [rid]
     utc = requests.get(live_server.url + "/api/v1/history", params={"date_to": "2999-01-01T00:00:00Z"}).json()
     assert utc["total"] == 1
     empty = requests.get(live_server.url + "/api/v1/history", params={"date_to": "2000-01-01"}).json()
@@ -182,7 +185,7 @@ def test_transcribe_json_then_history_endpoints(live_server, service, shared_aud
     csv = requests.get(live_server.url + "/api/v1/history/export", params={"format": "csv", "q": "达摩院"})
     assert "达摩院" in csv.content.decode("utf-8-sig")
     zipped = requests.get(live_server.url + "/api/v1/history/export?format=zip-srt").content
-    assert zipfile.ZipFile(io.BytesIO(zipped)).namelist() == [f"{rid:06d}_api.srt"]
+    assert zipfile.ZipFile(io.BytesIO(zipped)).namelist() == [f"{rid:06d}_asr_example.srt"]
 
     assert requests.delete(f"{live_server.url}/api/v1/history/{rid}").json() == {"deleted": rid}
     error_of(requests.get(f"{live_server.url}/api/v1/history/{rid}"), 404, "not_found")
@@ -197,6 +200,7 @@ def test_path_like_name_is_only_a_name(live_server, service, shared_audio, temp_
     assert vtt.headers["content-type"].startswith("text/vtt")
     record = service.history.get(int(vtt.headers["x-record-id"]))
     assert record.source == "api" and record.status == "done" and record.text
+    assert record.name == "passwd.wav"  # only the base name is kept, as text: never a path
     assert leftovers(temp_dir) == []
 
     err = error_of(transcribe(live_server, b"just text", "../../etc/passwd.wav"), 415, "not_media")

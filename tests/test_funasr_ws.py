@@ -50,6 +50,7 @@ def test_funasr_client_offline_mode(funasr_ws, service, shared_audio: Path, tmp_
     assert run.lines and run.lines[0].split("\t")[:2] == ["demo", results[0]["text"]]
     [record] = websocket_records(service)
     assert record.text == results[0]["text"] and record.hotwords == ["达摩院"] and record.segments
+    assert (record.source, record.name) == ("websocket", "demo")  # the client's wav_name names the record
 
 
 def test_funasr_client_2pass_mode_in_real_time(funasr_ws, service, shared_audio: Path, tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_funasr_client_2pass_mode_in_real_time(funasr_ws, service, shared_audio:
     assert cer(EXPECTED, said) <= 0.15 and "达摩院" in said, results
     assert run.events[-1]["mode"] == "2pass" and run.events[-1]["is_final"] is True  # the acknowledgement
     [record] = websocket_records(service)
-    assert record.text == said and record.segments and record.hotwords == ["达摩院"]
+    assert record.text == said and record.segments and record.hotwords == ["达摩院"] and record.name == "demo"
 
 
 def test_funasr_client_sends_a_whole_mp3(funasr_ws, service, shared_audio: Path, tmp_path: Path) -> None:

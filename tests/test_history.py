@@ -34,6 +34,7 @@ from funasr_webui.history import (
     ownership,
     settings_key,
 )
+from funasr_webui.qa.rules import Hit
 from funasr_webui.settings import PROJECT_ROOT
 from funasr_webui.transcript import Segment, Transcript, Word
 from tests.helpers import db_ok, job_owner, jobs_in, kill, require
@@ -546,12 +547,12 @@ def test_migration_from_v2_keeps_every_record_ids_and_search(tmp_path: Path) -> 
     with HistoryStore(db) as s:
         conn = s._conn()
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        # Every column as it was; migration 4 appends error_code, unknown (NULL) for these records.
-        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
+        # Every column as it was; migration 4 appends error_code, unknown (NULL) for these records, 7 an empty name.
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None, "") for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
         assert schema_names(conn, "index") == sorted(
-            [*indexes_before, "speakers_name", *QA_INDEXES]
-        )  # v5 and v6 add these
+            [*indexes_before, "speakers_name", *QA_INDEXES, "records_name"]
+        )  # v5, v6 and v7 add these
         assert schema_names(conn, "trigger") == triggers_before
         assert conn.execute("PRAGMA foreign_key_list(bodies)").fetchone()[2] == "records"
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on after the rebuild
@@ -633,11 +634,11 @@ def test_migration_from_v3_adds_error_codes_and_keeps_every_record(tmp_path: Pat
     with HistoryStore(db) as s:
         conn = s._conn()
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None) for r in records_before]
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, None, "") for r in records_before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies_before
         assert schema_names(conn, "index") == sorted(
-            [*indexes_before, "speakers_name", *QA_INDEXES]
-        )  # v5 and v6 add these
+            [*indexes_before, "speakers_name", *QA_INDEXES, "records_name"]
+        )  # v5, v6 and v7 add these
         assert schema_names(conn, "trigger") == triggers_before
         column = [c for c in conn.execute("PRAGMA table_info(records)") if c[1] == "error_code"]
         assert [(c[2], c[3], c[4]) for c in column] == [("TEXT", 0, None)]  # nullable, no default
@@ -661,6 +662,62 @@ def test_migration_from_v3_adds_error_codes_and_keeps_every_record(tmp_path: Pat
     fts_ok(db)
     with HistoryStore(db) as s:  # opening again migrates nothing
         assert s.stats()["count"] == 6 and s.get(new).error_code == "too_long"
+
+
+def v6_file(db: Path) -> Path:
+    """Schema version 6 as released: what a file from before records had names holds (made by this version, then
+    the name column taken away)."""
+    with HistoryStore(db) as s:
+        s.add(make(ZH), source="周会.wav", audio_hash="h1")
+        s.add(make(MIXED), source="api", audio_hash="h2")  # an API upload: only "api" was kept
+        s.add_failure(source="bad.wav", audio_hash="h3", error="bad.wav: cannot decode", error_code="decode_failed")
+        s.save_hits(2, [Hit("banned", "forbidden", "GPU", 0.0, 1.25, MIXED[:10], 0)])
+    with closing(sqlite3.connect(db)) as conn:
+        conn.executescript("DROP INDEX records_name; ALTER TABLE records DROP COLUMN name; PRAGMA user_version = 6;")
+    return db
+
+
+def test_migration_from_v6_adds_names_and_old_records_show_their_source(tmp_path: Path) -> None:
+    db = v6_file(tmp_path / "v6.db")
+    with closing(sqlite3.connect(db)) as conn:
+        records_before = conn.execute("SELECT * FROM records ORDER BY id").fetchall()
+        bodies_before = conn.execute("SELECT * FROM bodies ORDER BY id").fetchall()
+        indexes_before = schema_names(conn, "index")
+    with job_owner(db, "api", "night.wav") as owner:  # an upload running when the old version was killed
+        kill(owner)
+    with HistoryStore(db) as s:
+        conn = s._conn()
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("SELECT * FROM records WHERE id <= 3 ORDER BY id").fetchall() == [
+            (*r, "") for r in records_before
+        ]
+        assert conn.execute("SELECT * FROM bodies WHERE id <= 3 ORDER BY id").fetchall() == bodies_before
+        assert schema_names(conn, "index") == sorted([*indexes_before, "records_name"])
+        old = s.get(2)
+        assert (old.name, old.source, old.title, old.to_dict()["name"]) == ("", "api", "api", "api")
+        assert [x.name for x in s.qa_report()] == ["api"]  # what there is to show
+        (job,) = s.interrupted  # the job's name (kept since version 3) becomes the record's
+        assert (s.get(job.record_id).name, s.get(job.record_id).source) == ("night.wav", "api")
+
+        new = s.add(make("新记录，有名字。"), source="api", name="客户来电.wav", audio_hash="h4")
+        s.save_hits(new, [Hit("banned", "forbidden", "名字", 0.0, 1.25, "新记录，有名字。", 0)])
+        failed = s.add_failure(source="api", name="坏文件.mp3", audio_hash="h5", error="cannot decode")
+        (many,) = s.add_many([(make("导入。"), "import", "h6", None, "导入/第一段.wav")])
+        assert [(s.get(i).name, s.get(i).source) for i in (new, failed, many)] == [
+            ("客户来电.wav", "api"), ("坏文件.mp3", "api"), ("导入/第一段.wav", "import")]  # fmt: skip
+        # the file-name filter matches a name or a source; "api" finds old and new uploads
+        assert ids_of(s.search(source="客户来电.wav")) == [new] and ids_of(s.search(source="周会.wav")) == [1]
+        assert ids_of(s.search(source="api")) == [failed, new, job.record_id, 2]
+        assert [x.name for x in s.qa_report()] == ["api", "客户来电.wav"]
+        exported = {d["id"]: d["name"] for d in json.loads(s.export_json([1, 2, new]))}
+        assert exported == {1: "周会.wav", 2: "api", new: "客户来电.wav"}
+        rows = list(csv.DictReader(io.StringIO(s.export_csv([2, new]).decode("utf-8-sig"))))
+        assert [(r["source"], r["name"]) for r in rows] == [("api", "api"), ("api", "客户来电.wav")]
+        with zipfile.ZipFile(io.BytesIO(s.export_zip([1, 2, new], "json"))) as zf:
+            assert zf.namelist() == ["000001_周会.json", "000002_api.json", f"{new:06d}_客户来电.json"]
+            assert json.loads(zf.read(f"{new:06d}_客户来电.json"))["name"] == "客户来电.wav"
+    with HistoryStore(db) as s:  # opening again migrates nothing
+        assert s.get(new).name == "客户来电.wav" and s.stats()["count"] == 7
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -886,10 +943,11 @@ def test_cli_lists_interrupted_records(history_db: Path | str) -> None:
     code, out = cli(db, "list")
     assert code == 0 and "[interrupted] the server stopped before" in out
     code, out = cli(db, "list", "--status", "interrupted")
-    assert code == 0 and " api " in out and "done.wav" not in out
+    assert code == 0 and " night-shift.wav " in out and "done.wav" not in out  # its name, not just "api"
     rid = out.split()[out.split().index("text") + 1]
     code, out = cli(db, "show", rid)
-    assert "status: interrupted: the server stopped before this transcription finished (night-shift.wav)" in out
+    assert "status: interrupted: the server stopped before this transcription finished\n" in out
+    assert "      name: night-shift.wav\n" in out and "    source: api\n" in out
     assert "2 (1 done, 0 failed, 1 interrupted)" in cli(db, "stats")[1]
 
 

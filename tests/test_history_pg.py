@@ -274,3 +274,20 @@ def test_a_connection_the_server_dropped_is_opened_again(pg_url: str, postgres_s
         with pytest.raises(HistoryError, match="terminat"):
             s.get(rid)
         assert s.get(rid).text == ZH and s._conn().execute("SELECT pg_backend_pid()").fetchone()[0] != backend
+
+
+def test_a_version_6_database_is_upgraded_and_keeps_its_records(pg_url: str) -> None:
+    with open_store(pg_url) as s:
+        rid = s.add(make(ZH), source="api", audio_hash="1", name="周会.wav")
+        conn = s._conn()  # the database as schema version 6 left it (before records.name)
+        conn.execute("DROP INDEX records_name")
+        conn.execute("ALTER TABLE records DROP COLUMN name")
+        conn.execute("UPDATE schema_version SET version = 6")
+    with open_store(pg_url) as s:
+        conn = s._conn()
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(7,)]
+        assert s.get(rid).text == ZH and s.get(rid).name == ""  # older rows: the source names them
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'records_name'").fetchone() == (1,)
+        new = s.add(make(MIXED), source="api", audio_hash="2", name="周会.wav")
+        assert [r.id for r in s.search(source="周会.wav").records] == [new]
+        assert [r.id for r in s.search(source="api").records] == [new, rid]

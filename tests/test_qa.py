@@ -233,10 +233,10 @@ def test_migration_from_the_version_before_keeps_records(tmp_path: Path) -> None
     with HistoryStore(db) as store:
         rid = store.add(Transcript(text="你好。", raw_text="你好", segments=[Segment(0, 1, "你好。")]),
                         source="old.wav", audio_hash="h")  # fmt: skip
-    with closing(sqlite3.connect(db)) as conn:  # the file as the version before this one left it
+    with closing(sqlite3.connect(db)) as conn:  # the file as version 5 (before quality checks) left it
         for table in ("qa_rules", "qa_hits", "qa_checked", "qa_settings"):
             conn.execute(f"DROP TABLE {table}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        conn.executescript("DROP INDEX records_name; ALTER TABLE records DROP COLUMN name; PRAGMA user_version = 5;")
         conn.commit()
     with HistoryStore(db) as store:
         assert store._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -275,9 +275,10 @@ def test_api_rules_crud_flags_and_report(live_server, shared_audio: Path) -> Non
     assert [i["id"] for i in listed["items"]] == [answer["id"]] and listed["items"][0]["flags"]
 
     report = requests.get(base + "/qa/report", timeout=10).json()
-    # an API upload's record has the source "api" (the upload's name is only shown, never stored)
-    assert {(x["id"], x["name"], x["rule"]) for x in report} == {(answer["id"], "api", "banned"),
-                                                                 (answer["id"], "api", "greeting")}  # fmt: skip
+    # an API upload's record has the source "api" and the upload's file name as its name
+    assert {(x["id"], x["name"], x["rule"]) for x in report} == {(answer["id"], "call.wav", "banned"),
+                                                                 (answer["id"], "call.wav", "greeting")}  # fmt: skip
+    assert (record["source"], record["name"]) == ("api", "call.wav")
     csv_answer = requests.get(base + "/qa/report", params={"format": "csv", "rule": "banned"}, timeout=10)
     assert csv_answer.headers["content-type"].startswith("text/csv") and "语音识别" in csv_answer.text
     assert requests.get(base + "/qa/summary", timeout=10).json()["flagged"] == 1

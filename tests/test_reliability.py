@@ -639,8 +639,8 @@ def test_sigkill_mid_batch_reports_the_interrupted_file_after_restart(killed_run
     everything = {item["id"] for item in requests.get(f"{url}/api/v1/history?limit=100", timeout=10).json()["items"]}
     assert {rid, *(answer["id"] for _, answer in killed_run.finished)} <= everything  # listed with the rest
     rec = requests.get(f"{url}/api/v1/history/{rid}", timeout=10).json()
-    assert (rec["status"], rec["source"], rec["text"]) == ("interrupted", "api", "")
-    assert rec["error"] == "interrupted: the server stopped before this transcription finished (batch-10.wav)"
+    assert (rec["status"], rec["source"], rec["name"], rec["text"]) == ("interrupted", "api", sent.name, "")
+    assert rec["error"] == "interrupted: the server stopped before this transcription finished"
     assert (rec["hotwords"], rec["duration"]) == (sent.hotwords, sent.duration)
     warnings = [line for line in killed_run.log.read_text(errors="replace").splitlines() if "WARNING" in line]
     reports = [line for line in warnings if "interrupted" in line]

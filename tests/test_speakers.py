@@ -128,10 +128,11 @@ def v4_file(tmp_path: Path) -> Path:
             audio_hash="h2",
         )
     with closing(sqlite3.connect(db)) as conn:
-        # what versions 5 (speakers) and 6 (quality checks) added
+        # what versions 5 (speakers), 6 (quality checks) and 7 (records' names) added
         conn.executescript(
             "DROP TABLE speakers; DROP TABLE qa_rules; DROP TABLE qa_hits; DROP TABLE qa_checked;"
-            " DROP TABLE qa_settings; PRAGMA user_version = 4;"
+            " DROP TABLE qa_settings; DROP INDEX records_name; ALTER TABLE records DROP COLUMN name;"
+            " PRAGMA user_version = 4;"
         )
     return db
 
@@ -143,8 +144,8 @@ def test_a_version_4_file_is_upgraded_and_keeps_its_records(tmp_path: Path):
         bodies = conn.execute("SELECT * FROM bodies ORDER BY id").fetchall()
     with HistoryStore(db) as s:
         conn = s._conn()
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
-        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == before
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("SELECT * FROM records ORDER BY id").fetchall() == [(*r, "") for r in before]
         assert conn.execute("SELECT * FROM bodies ORDER BY id").fetchall() == bodies
         rec = s.get(1)
         assert [seg.speaker for seg in rec.segments] == ["S1", "S1", "S2", "S1"] and rec.speaker_names == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from datetime import date
@@ -378,6 +379,22 @@ def test_history_select_shows_the_record_and_downloads(history, service):
     assert Path(value(srt)).name == "周会.srt" and "-->" in Path(value(srt)).read_text(encoding="utf-8")
     assert audio["visible"] is False  # no audio kept (keep_audio is off by default)
     assert list(segments.columns) == ["开始", "结束", "文本"]
+
+
+def test_history_names_a_record_and_says_where_it_came_from(history, service):
+    old = service.history.add(transcript("旧的上传"), source="api", audio_hash="h1")  # saved before records had names
+    api = service.history.add(transcript("客户来电"), source="api", name="客户来电.wav", audio_hash="h2")
+    ws = service.history.add(transcript("实时转写"), source="websocket", name="demo", audio_hash="h3")
+    table, *_ = history.history_first(*FILTERS, 1, "zh")
+    assert table.iloc[:, 2].tolist() == ["demo (FunASR WebSocket)", "客户来电.wav (API)", "API"]
+    table, *_ = history.history_first("", None, None, "", "客户来电.wav", "", "", 1, "en")  # the file-name filter
+    assert table.iloc[:, 0].tolist() == [api]
+    table, *_ = history.history_first("", None, None, "", "api", "", "", 1, "en")
+    assert table.iloc[:, 0].tolist() == [api, old]
+    summary, *_, txt, srt, vtt, js, md, docx, selected, _delete = history.detail_values(service.history.get(api), "zh")
+    assert r"客户来电.wav \(API\)" in summary and Path(value(srt)).name == "客户来电.srt"  # Markdown-escaped
+    assert json.loads(Path(value(js)).read_text(encoding="utf-8"))["name"] == "客户来电.wav"
+    assert selected == api and ws
 
 
 def test_history_plays_back_kept_audio(history, service, speech):

@@ -272,7 +272,7 @@ class FunasrSession:
 
     def _save_live(self) -> None:
         job = self.job if self.job not in (None, -1) else None
-        self.service.save_live(self.live, job, source=SOURCE)
+        self.service.save_live(self.live, job, source=SOURCE, name=self.config.wav_name)
 
 
 def online_tail(sent: str, final: str) -> str:

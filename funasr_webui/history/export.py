@@ -25,6 +25,7 @@ _CSV_COLUMNS = (
     "error",
     "error_code",
     "source",
+    "name",
     "audio_hash",
     "duration",
     "engine",
@@ -56,9 +57,9 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _zip_stem(source: str, limit: int = 60) -> str:
-    """A file-name-safe stem of a user-supplied source (for zip entry names only)."""
-    return Path(safe_file_name(source, limit=limit)).stem or "record"
+def _zip_stem(name: str, limit: int = 60) -> str:
+    """A file-name-safe stem of a user-supplied name (for zip entry names only)."""
+    return Path(safe_file_name(name, limit=limit)).stem or "record"
 
 
 def export_json(records: Iterable[Record]) -> bytes:
@@ -117,12 +118,12 @@ def write_transcripts_zip(
 
 
 def export_zip(records: Iterable[Record], fmt: str = "srt") -> bytes:
-    """A zip with one ``<id>_<source>.<fmt>`` file per successful record."""
+    """A zip with one ``<id>_<name>.<fmt>`` file per successful record."""
     done = (
         (
-            f"{rec.id:06d}_{_zip_stem(rec.source)}",
+            f"{rec.id:06d}_{_zip_stem(rec.title)}",
             rec.transcript(),
-            DocumentInfo(rec.source, rec.created_at.astimezone()),
+            DocumentInfo(rec.title, rec.created_at.astimezone()),
         )
         for rec in records
         if rec.status == "done"

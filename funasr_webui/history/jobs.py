@@ -125,9 +125,9 @@ def reap(conn: Any) -> list[Interrupted]:
             audio_hash=job["audio_hash"],
             key=job["settings_key"],
             t=t,
-            # an upload's own name is kept in the error: its source says only "api"
-            error=INTERRUPTED_ERROR + (f" ({job['name']})" if job["name"] != job["source"] else ""),
+            error=INTERRUPTED_ERROR,
             gram_text="",
+            name=job["name"],
             created_at=parse_ts(job["started_at"]),
         )
         end(conn, job["id"])

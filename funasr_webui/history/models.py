@@ -59,6 +59,13 @@ class Record:
     # language; None for a record without one (done, interrupted, or failed before schema version 4).
     error_code: str | None = None
     speaker_names: dict[str, str] = field(default_factory=dict)  # label -> the name a user gave ("S1" -> "张经理")
+    # What the user calls the audio (an upload's file name, a FunASR client's wav_name); '' before schema version 7.
+    name: str = ""
+
+    @property
+    def title(self) -> str:
+        """The name to show: the record's name, or its source for records saved without one."""
+        return self.name or self.source
 
     def transcript(self) -> Transcript:
         return Transcript(
@@ -85,6 +92,7 @@ class Record:
             "error": self.error,
             "error_code": self.error_code,
             "source": self.source,
+            "name": self.title,
             "audio_hash": self.audio_hash,
             "duration": self.duration,
             "engine": self.engine,

@@ -183,8 +183,9 @@ def report(conn: Any, lo: int, hi: int, rule: str | None = None, limit: int | No
     if rule:
         where += " AND h.rule = ?"
         params.append(rule)
+    hit_cols = ", ".join("h." + c for c in _HIT_COLS.split(", "))
     sql = (
-        f"SELECT h.record_id, r.source, r.created_at, {', '.join('h.' + c for c in _HIT_COLS.split(', '))}"
+        f"SELECT h.record_id, coalesce(nullif(r.name, ''), r.source), r.created_at, {hit_cols}"
         f" FROM qa_hits h JOIN records r ON r.id = h.record_id WHERE {where} ORDER BY h.record_id, h.id"
     )
     if limit is not None:

@@ -27,7 +27,7 @@ CHUNK = 500  # ids per statement; far below SQLite's variable limit
 
 _COLS = (
     "r.id, r.created_at, r.status, r.source, r.audio_hash, r.settings_key, r.duration, r.elapsed, r.rtf,"
-    " r.engine, r.model, r.device, r.language, r.hotwords, r.itn, r.error, r.error_code, r.audio_file,"
+    " r.engine, r.model, r.device, r.language, r.hotwords, r.itn, r.error, r.error_code, r.audio_file, r.name,"
     " b.text, b.raw_text, b.segments"
 )
 
@@ -48,18 +48,20 @@ def insert(
     key: str,
     t: Transcript,
     gram_text: str,
+    name: str = "",
     error: str = "",
     error_code: str | None = None,
     created_at: datetime | None = None,
 ) -> int:
-    """Write one record and its body inside the caller's transaction; returns its id."""
+    """Write one record and its body inside the caller's transaction; returns its id. ``name``: what the user calls
+    the audio ('' = only its source names it)."""
     # Clamp the time so created_at never decreases with id (date ranges become id ranges).
     created = max(ts(created_at or utc_now()), floor[0])
     floor[0] = created
     cur = conn.execute(
         "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
-        " engine, model, device, language, hotwords, itn, error, error_code)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+        " engine, model, device, language, hotwords, itn, error, error_code, name)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
         (
             created,
             status,
@@ -77,6 +79,7 @@ def insert(
             int(bool(t.itn)),
             printable(error)[:MAX_ERROR_CHARS],
             printable(error_code) if error_code else None,  # a code from our own code: short, never user text
+            printable(name)[:MAX_SOURCE_CHARS],
         ),
     )
     rid = int(cur.fetchone()[0])
@@ -134,6 +137,7 @@ def _record(row: Sequence, audio_dir: Path) -> Record:
         error,
         error_code,
         audio_file,
+        name,
         text,
         raw_text,
         segments,
@@ -160,6 +164,7 @@ def _record(row: Sequence, audio_dir: Path) -> Record:
         audio_file=copy_path(audio_dir, audio_file),
         settings_key=key,
         error_code=error_code,
+        name=name,
     )
 
 

@@ -1,8 +1,11 @@
 """The database's tables and how a file of any older schema version is brought up to this one.
 
-Layout (schema version 6):
+Layout (schema version 7):
 - ``records``: one small row per transcription (metadata, status, error and its code). Kept lean so filter scans,
   counts and stats never touch the large text columns. Status is ``done``, ``failed`` or ``interrupted``.
+  ``source`` says where the audio came from (a page upload's file name, 'microphone', 'api', 'websocket'…),
+  ``name`` what the user calls it (the upload's file name, a FunASR client's wav_name, an ingested file's
+  relative path); '' for rows older than version 7, shown as their source.
 - ``bodies``: the large columns (final text, raw text, segments JSON, and ``grams``), 1:1 with records.
   A segment is stored as ``[start, end, text]``, or ``[start, end, text, extras]`` when it has a speaker, tags or
   word times (``Segment.to_stored``); older rows need no migration.
@@ -33,7 +36,7 @@ from .search import grams
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Each migration takes the schema from version i to i + 1 inside one transaction. Append only;
 # never edit a released one, never drop user data.
@@ -253,6 +256,14 @@ def _migrate_6(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+def _migrate_7(conn: sqlite3.Connection) -> None:
+    """The name the user calls the audio by, beside its source: an API upload's source is just 'api', a FunASR
+    client's 'websocket'. Older rows get '' (everything that shows a name falls back to the source); the index
+    serves the History's file-name filter, which matches a name or a source."""
+    conn.execute("ALTER TABLE records ADD COLUMN name TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX records_name ON records(name)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_1,
     _migrate_2,
@@ -260,6 +271,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_4,
     _migrate_5,
     _migrate_6,
+    _migrate_7,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -120,10 +120,17 @@ _CREATE = [
     "CREATE TABLE qa_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ]
 
+
+def _migrate_7(conn: PgConnection) -> None:
+    """records.name, as SQLite's migration 7 (what the user calls the audio; '' for older rows)."""
+    conn.execute("ALTER TABLE records ADD COLUMN name TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE INDEX records_name ON records(name)")
+
+
 # MIGRATIONS[v] takes a PostgreSQL database from version v to v + 1, for v >= CREATED_AT (the version _CREATE
-# makes). Append one with each SQLite migration after it.
+# makes; a new database runs them too, in the same transaction). Append one with each SQLite migration.
 CREATED_AT = 6
-MIGRATIONS: dict[int, Callable[[PgConnection], None]] = {}
+MIGRATIONS: dict[int, Callable[[PgConnection], None]] = {6: _migrate_7}
 assert all(CREATED_AT <= v < SCHEMA_VERSION for v in MIGRATIONS) and len(MIGRATIONS) == SCHEMA_VERSION - CREATED_AT
 
 

@@ -209,10 +209,13 @@ def _sources(
     if tokens:
         sources.append(_FtsSource("fts_grams", " AND ".join(_fts_phrase(t) for t in tokens)))
     where, params = [], []
-    for col, value in (("engine", engine), ("source", source), ("status", status)):
+    for col, value in (("engine", engine), ("status", status)):
         if value:
             where.append(f"{col} = ?")
             params.append(value)
+    if source:  # 'api', 'microphone'… or a file name: an upload's name is its source only on the page
+        where.append("(source = ? OR name = ?)")
+        params += [source, source]
     if speaker and speaker.strip():
         sources.append(_SpeakerSource(printable(speaker).strip()))
     if rule:  # a quality rule's hits (qa_hits_rule index), or any hit

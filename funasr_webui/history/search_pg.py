@@ -38,10 +38,13 @@ def _where(q: str, filters: dict[str, Any]) -> tuple[list[str], list[Any], list[
         text_params.append(tokens)
     where: list[str] = []
     params: list[Any] = []
-    for col in ("engine", "source", "status"):
+    for col in ("engine", "status"):
         if filters.get(col):
             where.append(f"r.{col} = ?")
             params.append(filters[col])
+    if filters.get("source"):  # a source ('api', 'microphone'…) or a file name, as on SQLite
+        where.append("(r.source = ? OR r.name = ?)")
+        params += [filters["source"], filters["source"]]
     speaker = filters.get("speaker")
     if speaker and speaker.strip():
         where.append("EXISTS (SELECT 1 FROM speakers s WHERE s.record_id = r.id AND lower(s.name) = lower(?))")

@@ -132,8 +132,12 @@ class HistoryStore:
         settings_key: str | None = None,
         job: int | None = None,
         hits: Iterable[Hit] | None = None,
+        name: str = "",
     ) -> int:
         """Save a finished transcription; returns its id. With keep_audio, copies ``audio_path``.
+
+        ``source``: where the audio came from (a file name, 'microphone', 'api', 'websocket'…); ``name``: what the
+        user calls it (an API upload's file name, a FunASR client's wav_name; '' = its source says it).
 
         ``settings_key`` defaults to the key of the transcript's own settings; pass the key of the
         requested settings when they differ (e.g. language "auto" but the transcript says "zh").
@@ -153,6 +157,7 @@ class HistoryStore:
                 key=settings_key or key_of(t),
                 t=t,
                 gram_text=gram_text,
+                name=name,
             )
             if hits is not None:
                 qa.write_hits(conn, rid, hits)
@@ -162,12 +167,18 @@ class HistoryStore:
 
     @guarded
     def add_many(
-        self, items: Iterable[tuple[Transcript, str, str] | tuple[Transcript, str, str, datetime]]
+        self,
+        items: Iterable[
+            tuple[Transcript, str, str]
+            | tuple[Transcript, str, str, datetime | None]
+            | tuple[Transcript, str, str, datetime | None, str]
+        ],
     ) -> list[int]:
         """Save many finished transcriptions in one transaction (imports, benchmarks); no audio copies.
 
-        Each item is ``(transcript, source, audio_hash)`` or ``(transcript, source, audio_hash, created_at)``;
-        a created_at earlier than the newest record's is raised to it (created_at never decreases with id).
+        Each item is ``(transcript, source, audio_hash)``, ``(transcript, source, audio_hash, created_at)`` or
+        ``(transcript, source, audio_hash, created_at, name)``; created_at None is now, and one earlier than the
+        newest record's is raised to it (created_at never decreases with id).
         """
         prepared = [(item, grams(printable(item[0].text))) for item in items]  # CPU work outside the lock
         ids = []
@@ -185,6 +196,7 @@ class HistoryStore:
                     t=t,
                     gram_text=gram_text,
                     created_at=item[3] if len(item) > 3 else None,
+                    name=item[4] if len(item) > 4 else "",
                 )
                 ids.append(rid)
         return ids
@@ -206,9 +218,10 @@ class HistoryStore:
         duration: float = 0.0,
         elapsed: float = 0.0,
         job: int | None = None,
+        name: str = "",
     ) -> int:
         """Save a failed transcription with its error (English text) and the error's code (e.g. "too_long");
-        returns its id. ``job``: as for ``add``."""
+        returns its id. ``job``, ``name``: as for ``add``."""
         t = Transcript(
             text="",
             raw_text="",
@@ -234,6 +247,7 @@ class HistoryStore:
                 error=error,
                 error_code=error_code,
                 gram_text="",
+                name=name,
             )
 
     # ---- jobs: transcriptions in progress
@@ -254,8 +268,8 @@ class HistoryStore:
         language: str = "",
         duration: float = 0.0,
     ) -> int:
-        """Note a transcription that has begun; returns its job id. ``name``: the file's name when the
-        source is not (an API upload), so that a report of it can name the file.
+        """Note a transcription that has begun; returns its job id. ``name``: what the user calls the audio (as
+        for ``add``): an interrupted record of it keeps that name.
 
         ``add``/``add_failure`` with ``job=`` turn it into its record; ``cancel_job`` drops it. A job left
         behind by a process that died becomes an 'interrupted' record when a store next opens the file.

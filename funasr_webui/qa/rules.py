@@ -87,7 +87,7 @@ class Located:
     """A hit as a report shows it: with the record it belongs to."""
 
     record_id: int
-    name: str  # the record's file name (source)
+    name: str  # the record's name (its source when it has none)
     created_at: str  # ISO UTC
     hit: Hit
 

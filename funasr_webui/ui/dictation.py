@@ -172,7 +172,7 @@ class Dictation:
                     log.exception("finishing a live dictation failed; saving the finished sentences")
                     state.partial, state.finished = "", True
                 session.refresh()
-            record_id = self.service.save_live(state, session.job)
+            record_id = self.service.save_live(state, session.job, name=session.name)
         with self.lock:
             if session.session_hash and self.sessions.get(session.session_hash) is session:
                 del self.sessions[session.session_hash]

@@ -85,7 +85,7 @@ def stored_error(rec: Record, lang: str) -> str:
     kept show their stored (English) text."""
     if rec.error_code:
         try:
-            return error_message(rec.error_code, lang, filename=rec.source, error=rec.error)
+            return error_message(rec.error_code, lang, filename=rec.title, error=rec.error)
         except ValueError:  # a code this version no longer knows
             pass
     return rec.error

@@ -45,7 +45,9 @@ class HistoryFilters:
     date_from: Annotated[str | None, Query(description="ISO date or date-time, inclusive (naive = local)")] = None
     date_to: Annotated[str | None, Query(description="ISO date (whole day included) or date-time")] = None
     engine: Annotated[str | None, Query(description="paraformer or whisper")] = None
-    source: Annotated[str | None, Query(description="api, microphone, or a file name")] = None
+    source: Annotated[
+        str | None, Query(description="api, microphone, websocket, or a file name (a record's name or source)")
+    ] = None
     status: Annotated[
         Literal["done", "failed", "interrupted"] | None,
         Query(description="interrupted: cut short by a server stop (crash, kill, power cut) before it finished"),
@@ -149,7 +151,7 @@ def get_history(
     if response_format == "json":
         flags = service.qa.hits([record.id]).get(record.id, [])
         return JSONResponse({**record.to_dict(), "flags": [h.to_dict() for h in flags]})
-    info = DocumentInfo(title=record.source, created=record.created_at.astimezone())
+    info = DocumentInfo(title=record.title, created=record.created_at.astimezone())
     return text_response(record.transcript(), response_format, record.id, info)
 
 

@@ -40,8 +40,18 @@ def history_headers(lang: str) -> list[str]:
     return [t(k, lang) for k in ("col_id", "col_time", "col_source", "col_duration", "col_preview")]
 
 
+SOURCE_LABELS = {"microphone": "src_microphone", "api": "src_api", "websocket": "src_websocket"}
+
+
 def source_label(source: str, lang: str) -> str:
-    return t("src_microphone", lang) if source == "microphone" else source
+    return t(SOURCE_LABELS[source], lang) if source in SOURCE_LABELS else source
+
+
+def record_label(rec: Record, lang: str) -> str:
+    """A record as lists name it: its name, with where it came from when that is not the name itself
+    ("meeting.wav (API)"); records saved without a name show their source."""
+    where = source_label(rec.source, lang)
+    return where if not rec.name or rec.name == rec.source else f"{rec.name} ({where})"
 
 
 def page_count(total: int) -> int:
@@ -126,15 +136,15 @@ class HistoryCallbacks:
     # ------------------------------------------------------------------ the list
 
     def history_row(self, rec: Record, lang: str) -> list[Any]:
-        error = strip_name(stored_error(rec, lang), rec.source)
+        error = strip_name(stored_error(rec, lang), rec.title)
         if rec.status == "done":
             text = preview(rec.text)
         elif rec.status == "interrupted":
             text = t("st_interrupted", lang)
         else:
             text = t("st_failed", lang, reason=preview(error))
-        source = source_label(rec.source, lang)
-        return [rec.id, fmt_time(rec.created_at), source, format_duration(rec.duration or None, lang), text]
+        duration = format_duration(rec.duration or None, lang)
+        return [rec.id, fmt_time(rec.created_at), record_label(rec, lang), duration, text]
 
     def history_page(
         self,
@@ -234,11 +244,11 @@ class HistoryCallbacks:
             summary += "\n\n" + warn_status(problem)
             downloads = download_updates(None)
         else:
-            downloads = download_updates(self.downloads.write_downloads(rec.transcript(), rec.source))
+            downloads = download_updates(self.downloads.write_downloads(rec.transcript(), rec.title))
         audio = gr.update(value=None, visible=False)
         if rec.audio_file is not None and rec.audio_file.is_file():
             # a copy in the temp folder: Gradio serves files only from there or the working directory
-            copy = self.downloads.request_dir() / f"{safe_stem(rec.source, 'recording')}{rec.audio_file.suffix}"
+            copy = self.downloads.request_dir() / f"{safe_stem(rec.title, 'recording')}{rec.audio_file.suffix}"
             shutil.copyfile(rec.audio_file, copy)
             audio = gr.update(value=str(copy), visible=True)
         segments = highlight_hits(segments_frame(rec.transcript(), lang), hits)
@@ -277,7 +287,7 @@ class HistoryCallbacks:
         return t(
             "detail_line",
             lang,
-            source=esc(source_label(rec.source, lang)),
+            source=esc(record_label(rec, lang)),
             time=esc(fmt_time(rec.created_at)),
             duration=esc(format_duration(rec.duration, lang)),
             engine=esc(rec.engine or "—"),
@@ -412,7 +422,12 @@ def create_history(ctx: PageContext) -> HistoryTab:
                 elem_id="history-engine",
             )
             source = gr.Dropdown(
-                [(ui("filter_all"), ""), (ui("src_microphone"), "microphone"), (ui("src_api"), "api")],
+                [
+                    (ui("filter_all"), ""),
+                    (ui("src_microphone"), "microphone"),
+                    (ui("src_api"), "api"),
+                    (ui("src_websocket"), "websocket"),
+                ],
                 value="",
                 label=ui("hist_source"),
                 info=ui("hist_source_info"),

@@ -19,7 +19,7 @@ from ...service import TranscriptionService
 from ..components import Downloads, info, warn
 from ..context import PageContext
 from ..format import esc, fmt_time, fmt_timestamp
-from .history import parse_filters, source_label
+from .history import parse_filters, record_label
 
 TAB_KEY = "tab_qa"
 FLAGGED_LIMIT = 200
@@ -206,7 +206,7 @@ class QaCallbacks:
         rows = []
         for rec, hits in self.qa.flagged(*dates, limit=FLAGGED_LIMIT):
             names = sorted({h.rule for h in hits})
-            rows.append([rec.id, fmt_time(rec.created_at), source_label(rec.source, lang), len(hits), ", ".join(names)])
+            rows.append([rec.id, fmt_time(rec.created_at), record_label(rec, lang), len(hits), ", ".join(names)])
         return [line, per_rule, pd.DataFrame(rows, columns=flagged_headers(lang))]
 
     def call_values(self, record_id: int | None, lang: str) -> list[Any]:
@@ -218,7 +218,7 @@ class QaCallbacks:
         line = t(
             "qa_call_line",
             lang,
-            source=esc(source_label(rec.source, lang)),
+            source=esc(record_label(rec, lang)),
             time=esc(fmt_time(rec.created_at)),
             duration=esc(format_duration(rec.duration, lang)),
             id=rec.id,

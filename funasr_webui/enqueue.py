@@ -52,6 +52,7 @@ def submit(
     source: str,
     digest: str,
     spec: JobSpec,
+    name: str = "",
     path: str | None = None,
     audio: bytes | None = None,
     retry_failed: bool = False,
@@ -59,13 +60,13 @@ def submit(
 ) -> Submitted:
     """Queue one file by its path on shared storage or by its bytes; see the module's docstring for repeats."""
     submitted = queue.enqueue(
-        source=source, audio_hash=digest, spec=spec, path=path, audio=audio, max_attempts=max_attempts
+        source=source, audio_hash=digest, spec=spec, name=name, path=path, audio=audio, max_attempts=max_attempts
     )
     job = submitted.job
     again = (job.state == "failed" and retry_failed) or (job.state == "done" and _gone(history, job))
     if submitted.new or not again:
         return submitted
-    requeued = queue.requeue(job.id, source=source, path=path, audio=audio)
+    requeued = queue.requeue(job.id, source=source, name=name, path=path, audio=audio)
     return Submitted(requeued, True) if requeued is not None else submitted
 
 

@@ -62,6 +62,7 @@ def enqueue_files(
             queue,
             history,
             source=c.name,
+            name=c.name,  # as ingest names its records: the path under the folder
             digest=digest,
             spec=spec,
             path=None if upload else str(c.path.resolve()),

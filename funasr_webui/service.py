@@ -281,17 +281,20 @@ class TranscriptionService:
         return transcript
 
     def save_transcript(
-        self, transcript: Transcript, *, source: str, digest: str, audio_path: Path | None, key: str
+        self, transcript: Transcript, *, source: str, name: str, digest: str, audio_path: Path | None, key: str
     ) -> Outcome:
         """Save a finished transcript (quality rules checked, audio copy kept when asked), as every entry point
         does; ``record_id`` None with ``save_error`` when the history could not be written."""
-        return self._save(transcript, source=source, digest=digest, audio_path=audio_path, key=key)
+        return self._save(transcript, source=source, name=name, digest=digest, audio_path=audio_path, key=key)
 
-    def save_failed(self, *, source: str, digest: str, options: TranscribeOptions | None, error: str, code: str) -> int:
+    def save_failed(
+        self, *, source: str, name: str, digest: str, options: TranscribeOptions | None, error: str, code: str
+    ) -> int:
         """Save a failed transcription (``options`` None: they were refused); returns the record's id,
         HistoryError when the history cannot be written."""
+        how = self._how(options) if options else {}
         return self.history.add_failure(
-            source=source, audio_hash=digest, error=error, error_code=code, **(self._how(options) if options else {})
+            source=source, name=name, audio_hash=digest, error=error, error_code=code, **how
         )
 
     # ------------------------------------------------------------------ the work queue, for the page and the API
@@ -302,7 +305,7 @@ class TranscriptionService:
         return self.work_queue
 
     def enqueue_upload(
-        self, path: str | Path, *, name: str, options: TranscribeOptions, asked_engine: str | None
+        self, path: str | Path, *, name: str, source: str, options: TranscribeOptions, asked_engine: str | None
     ) -> Submitted:
         """Put an uploaded file on the work queue, its bytes with it (the worker may be on another machine). A
         file that failed before is queued again (a person asked); one done before comes back with its record.
@@ -312,7 +315,8 @@ class TranscriptionService:
             return submit(
                 self._queue(),
                 self.history,
-                source=name,
+                source=source,
+                name=name,
                 digest=audio_hash(data),
                 spec=spec_of(options, asked_engine),
                 audio=data,

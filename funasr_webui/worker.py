@@ -133,7 +133,7 @@ class Worker:
             self.current = None
 
     def _do(self, job: Job) -> None:
-        name = printable(job.source)
+        name = printable(job.label)
         if job.attempts > job.max_attempts:  # its workers died each time (a file that kills the engine?)
             reason = f"given up after {job.max_attempts} attempts" + (f": {job.error}" if job.error else "")
             self._fail(job, None, reason, "engine_error")
@@ -148,7 +148,7 @@ class Worker:
             return
         try:
             with self._audio(job) as path:
-                transcript = self.service.transcribe_for_job(path, name=job.source, options=options)
+                transcript = self.service.transcribe_for_job(path, name=job.label, options=options)
                 outcome = None
 
                 def save() -> Ending:
@@ -157,7 +157,7 @@ class Worker:
                     if previous is not None:  # saved by a worker that died before it could mark the job
                         return Ending("done", previous.id)
                     outcome = self.service.save_transcript(
-                        transcript, source=job.source, digest=job.audio_hash, audio_path=path, key=key
+                        transcript, source=job.source, name=job.name, digest=job.audio_hash, audio_path=path, key=key
                     )
                     if outcome.record_id is None:
                         raise HistoryError(outcome.save_error or "not saved")
@@ -165,7 +165,7 @@ class Worker:
 
                 ending = self.queue.finish(self.id, job.id, save)
         except AudioError as e:  # the file itself: another attempt would fail the same way
-            self._fail(job, options, e.message("en").removeprefix(f"{job.source}: "), e.key)
+            self._fail(job, options, e.message("en").removeprefix(f"{job.label}: "), e.key)
             return
         except UserError as e:  # a model error: another attempt, on this worker or another, may succeed
             self._retry(job, options, e.message("en"), e.key)
@@ -192,7 +192,7 @@ class Worker:
         if previous is None:
             return False
         if self.queue.finish(self.id, job.id, lambda: Ending("done", previous.id)) is not None:
-            self.report(f"done before: {printable(job.source)} (job {job.id}, record {previous.id})")
+            self.report(f"done before: {printable(job.label)} (job {job.id}, record {previous.id})")
         return True
 
     @contextmanager
@@ -206,8 +206,8 @@ class Worker:
             return
         data = self.queue.audio_of(job.id)
         if data is None:
-            raise FileNotFoundError(2, "the uploaded audio is no longer in the queue", job.source)
-        suffix = Path(job.source).suffix.lower()
+            raise FileNotFoundError(2, "the uploaded audio is no longer in the queue", job.label)
+        suffix = Path(job.label).suffix.lower()
         suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
         with tempfile.NamedTemporaryFile(prefix=tempfiles.prefix("job"), suffix=suffix) as f:
             f.write(data)
@@ -218,7 +218,7 @@ class Worker:
         if job.attempts >= job.max_attempts:
             self._fail(job, options, error, code)
             return
-        self.report(f"retry later: {printable(job.source)} (attempt {job.attempts} of {job.max_attempts}): {error}")
+        self.report(f"retry later: {printable(job.label)} (attempt {job.attempts} of {job.max_attempts}): {error}")
         try:
             self.queue.release(self.id, job.id, error=error, delay_s=RETRY_DELAY_S)
         except HistoryError as e:
@@ -229,7 +229,7 @@ class Worker:
 
         def save() -> Ending:
             rid = self.service.save_failed(
-                source=job.source, digest=job.audio_hash, options=options, error=error, code=code
+                source=job.source, name=job.name, digest=job.audio_hash, options=options, error=error, code=code
             )
             return Ending("failed", rid, error)
 
@@ -241,7 +241,7 @@ class Worker:
             return
         if ending is not None:
             self.failed += 1
-            self.report(f"failed: {printable(job.source)} (job {job.id}): {error}")
+            self.report(f"failed: {printable(job.label)} (job {job.id}): {error}")
 
     def _give_back(self, job_id: int, delay_s: float = 0.0) -> None:
         for last in (False, True):

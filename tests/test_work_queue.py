@@ -263,7 +263,7 @@ def test_api_job_done_by_a_worker_and_health_shows_the_queue(queue_service, shar
         ended = requests.get(server.url + f"/api/v1/jobs/{job['id']}", timeout=10).json()
         assert ended["state"] == "done" and ended["record_id"], ended
         record = requests.get(server.url + f"/api/v1/history/{ended['record_id']}", timeout=10).json()
-        assert record["source"] == "call.wav" and record["text"].strip()
+        assert (record["source"], record["name"]) == ("api", "call.wav") and record["text"].strip()
         assert record["hotwords"] == ["天气"]
         health = requests.get(server.url + "/health", timeout=10).json()["work_queue"]
         assert health["jobs"]["done"] == 1 and health["workers"] == []  # the worker signed off

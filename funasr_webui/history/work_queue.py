@@ -66,7 +66,8 @@ _V1 = [
         id BIGSERIAL PRIMARY KEY,
         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
-        source TEXT NOT NULL,                  -- the record's source: the file's name (relative to its folder)
+        source TEXT NOT NULL,                  -- the record's source: a file's name (relative to its folder), 'api'
+        name TEXT NOT NULL DEFAULT '',         -- the record's name: what the user calls the audio
         path TEXT,                             -- absolute path on shared storage; NULL when the bytes are here
         audio BYTEA,                           -- the uploaded file; dropped once the job has ended
         audio_hash TEXT NOT NULL,
@@ -88,7 +89,7 @@ _V1 = [
 _MIGRATIONS: list[list[str]] = [_V1]  # append only: migration i takes the queue schema from i to i + 1
 
 _JOB_COLS = (
-    "id, state, source, path, audio IS NOT NULL, audio_hash, spec, engine, attempts, max_attempts,"
+    "id, state, source, name, path, audio IS NOT NULL, audio_hash, spec, engine, attempts, max_attempts,"
     " record_id, error, created_at, started_at, finished_at"
 )
 
@@ -124,6 +125,7 @@ class Job:
     id: int
     state: str
     source: str
+    name: str
     path: str | None
     uploaded: bool  # the bytes are in the queue (``audio_of``)
     audio_hash: str
@@ -136,12 +138,18 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
 
+    @property
+    def label(self) -> str:
+        """The file as its user calls it (an API upload's source is just 'api')."""
+        return self.name or self.source
+
     def to_dict(self) -> dict[str, Any]:
         """What the API answers for a job."""
         return {
             "id": self.id,
             "state": self.state,
             "source": self.source,
+            "name": self.name,
             "record_id": self.record_id,
             "attempts": self.attempts,
             "error": self.error or None,
@@ -196,9 +204,21 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _job(row: tuple) -> Job:
-    jid, state, source, path, uploaded, ahash, spec, _engine, attempts, max_attempts, rid, error, *times = row
+    jid, state, source, name, path, uploaded, ahash, spec, _engine, attempts, max_attempts, rid, error, *times = row
     return Job(
-        jid, state, source, path, uploaded, ahash, JobSpec.from_json(spec), attempts, max_attempts, rid, error, *times
+        jid,
+        state,
+        source,
+        name,
+        path,
+        uploaded,
+        ahash,
+        JobSpec.from_json(spec),
+        attempts,
+        max_attempts,
+        rid,
+        error,
+        *times,
     )
 
 
@@ -242,6 +262,7 @@ class WorkQueue:
         source: str,
         audio_hash: str,
         spec: JobSpec,
+        name: str = "",
         path: str | None = None,
         audio: bytes | None = None,
         max_attempts: int = 3,
@@ -252,28 +273,30 @@ class WorkQueue:
             raise ValueError("give a path or the audio bytes")
         with self._guard() as conn:
             row = conn.execute(
-                "INSERT INTO queue_jobs (state, source, path, audio, audio_hash, spec, engine, max_attempts)"
-                " VALUES ('queued', %s, %s, %s, %s, %s, %s, %s)"
+                "INSERT INTO queue_jobs (state, source, name, path, audio, audio_hash, spec, engine, max_attempts)"
+                " VALUES ('queued', %s, %s, %s, %s, %s, %s, %s, %s)"
                 f" ON CONFLICT (audio_hash, spec) DO NOTHING RETURNING {_JOB_COLS}",
-                (source, path, audio, audio_hash, spec.to_json(), spec.engine, max(1, int(max_attempts))),
+                (source, name, path, audio, audio_hash, spec.to_json(), spec.engine, max(1, int(max_attempts))),
             ).fetchone()
             if row is not None:
                 return Submitted(_job(row), True)
             sql = f"SELECT {_JOB_COLS} FROM queue_jobs WHERE audio_hash = %s AND spec = %s"
             row = conn.execute(sql, (audio_hash, spec.to_json())).fetchone()
         if row is None:  # deleted between the two statements: try once more
-            return self.enqueue(source=source, audio_hash=audio_hash, spec=spec, path=path, audio=audio)
+            return self.enqueue(source=source, audio_hash=audio_hash, spec=spec, name=name, path=path, audio=audio)
         return Submitted(_job(row), False)
 
-    def requeue(self, job_id: int, *, source: str, path: str | None = None, audio: bytes | None = None) -> Job | None:
+    def requeue(
+        self, job_id: int, *, source: str, name: str = "", path: str | None = None, audio: bytes | None = None
+    ) -> Job | None:
         """Queue an ended job again (a failed file asked for again, or a done one whose record was deleted),
         with a fresh count of attempts; None when it is not ended (it is being done already)."""
         with self._guard() as conn:
             row = conn.execute(
-                "UPDATE queue_jobs SET state = 'queued', source = %s, path = %s, audio = %s, attempts = 0,"
+                "UPDATE queue_jobs SET state = 'queued', source = %s, name = %s, path = %s, audio = %s, attempts = 0,"
                 " error = '', record_id = NULL, run_after = now(), started_at = NULL, finished_at = NULL"
                 f" WHERE id = %s AND state IN ('done', 'failed') RETURNING {_JOB_COLS}",
-                (source, path, audio, int(job_id)),
+                (source, name, path, audio, int(job_id)),
             ).fetchone()
         return _job(row) if row else None
 

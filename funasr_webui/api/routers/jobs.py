@@ -54,7 +54,12 @@ async def create_job(request: Request, service: ServiceDep) -> JSONResponse:
         form = parse_options(JobOptions, upload.fields)
         options = service.options(form.hotwords, form.itn, form.language, engine=form.engine, speakers=form.speakers)
         submitted = await run_in_threadpool(
-            service.enqueue_upload, upload.path, name=upload.name, options=options, asked_engine=form.engine
+            service.enqueue_upload,
+            upload.path,
+            name=upload.name,
+            source="api",  # as POST /api/v1/transcriptions saves its records
+            options=options,
+            asked_engine=form.engine,
         )
     body = {**submitted.job.to_dict(), "new": submitted.new}
     return JSONResponse(body, status_code=202, headers={"Location": f"/api/v1/jobs/{submitted.job.id}"})

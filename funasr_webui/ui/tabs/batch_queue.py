@@ -30,7 +30,7 @@ def queued_batch(
     UserError("queue_unavailable") when the queue cannot be reached."""
     rows = [[name, "", t("st_queued", lang), "", ""] for name in names]
     ids = [
-        service.enqueue_upload(path, name=name, options=options, asked_engine=asked_engine).job.id
+        service.enqueue_upload(path, name=name, source=name, options=options, asked_engine=asked_engine).job.id
         for path, name in zip(files, names, strict=True)
     ]
     pending = set(range(len(files)))

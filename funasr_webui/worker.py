@@ -129,6 +129,9 @@ class Worker:
         except KeyboardInterrupt:  # stopped: the job goes back at once, this attempt not counted
             self._give_back(job.id)
             raise
+        except HistoryError as e:  # the database went away between two steps: the job is taken again later
+            log.error("job %d: %s", job.id, e)
+            self._give_back(job.id, delay_s=RETRY_DELAY_S)
         finally:
             self.current = None
 
@@ -149,10 +152,8 @@ class Worker:
         try:
             with self._audio(job) as path:
                 transcript = self.service.transcribe_for_job(path, name=job.label, options=options)
-                outcome = None
 
                 def save() -> Ending:
-                    nonlocal outcome
                     previous = self.service.history.find_previous(job.audio_hash, key)
                     if previous is not None:  # saved by a worker that died before it could mark the job
                         return Ending("done", previous.id)

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     funasr_ws_max_connections: int = 4  # FunASR WebSocket connections at once
     ssl_certfile: Path | None = None  # HTTPS (and wss for the FunASR listener) with this certificate ...
     ssl_keyfile: Path | None = None  # ... and its private key
+    queue: bool = False  # Batch tab and POST /api/v1/jobs enqueue for workers (needs a PostgreSQL db)
     ssl_self_signed: bool = False  # make (once, beside the database) a self-signed certificate and serve HTTPS
 
     @field_validator("db", mode="before")

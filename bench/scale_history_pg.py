@@ -15,18 +15,20 @@ so each word matches ``--times`` times as often as in N distinct texts; say so n
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from funasr_webui.history.schema_pg import TEXT_INDEXES as INDEXES  # noqa: E402
 
 COLUMNS = (
     "status, source, audio_hash, settings_key, duration, elapsed, rtf, engine, model, device, language, hotwords,"
     " itn, error, audio_file, error_code, name"
 )
-INDEXES = {
-    "bodies_text_trgm": "CREATE INDEX bodies_text_trgm ON bodies USING gin (text gin_trgm_ops)",
-    "bodies_grams": "CREATE INDEX bodies_grams ON bodies USING gin (string_to_array(grams, ' '))",
-}
 
 
 def main() -> int:

@@ -50,6 +50,15 @@ install_test_tools() {
             echo "note: /usr/bin/chromium is missing (sudo apt-get install chromium); browser tests will be skipped (under CI=true: fail)"
         fi
     fi
+    # The PostgreSQL history tests start Debian's PostgreSQL in a temporary folder (never the system's cluster).
+    if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null; then
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+            echo "==> installing Debian's postgresql"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        else
+            echo "note: PostgreSQL is missing (sudo apt-get install postgresql); PostgreSQL tests will be skipped (under CI=true: fail)"
+        fi
+    fi
 }
 
 cmd=${1:-}

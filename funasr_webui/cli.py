@@ -1,4 +1,4 @@
-"""Command line: `python -m funasr_webui {serve,transcribe,download,history} ...`."""
+"""Command line: `python -m funasr_webui {serve,transcribe,ingest,worker,download,history,qa} ...`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from . import history_cli, models, qa_cli
 from .engine import ENGINE_NAMES
 from .helpers import printable
+from .history import db_target
 from .qa.report import json_with_flags
 from .settings import Settings
 from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
@@ -51,7 +52,13 @@ def add_settings_args(p: argparse.ArgumentParser, d: Settings) -> None:
         help="engines to load at start (each once), chosen per request; the first is the default unless --engine",
     )
     p.add_argument("--models-dir", type=Path, default=d.models_dir, help="where model folders live")
-    p.add_argument("--db", type=Path, default=d.db, help="history database file")
+    p.add_argument(
+        "--db",
+        type=db_target,
+        default=d.db,
+        metavar="FILE|URL",
+        help="history database: a SQLite file, or postgresql://user@host[:port]/db shared by several servers",
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="speech segments decoded together")
     p.add_argument("--beam-size", type=int, default=d.beam_size, help="Whisper beams (1 = greedy, faster)")
     p.add_argument("--threads", type=int, default=d.threads, help="CPU threads for inference")
@@ -92,6 +99,13 @@ def add_server_args(p: argparse.ArgumentParser, d: Settings) -> None:
         type=int,
         default=d.funasr_ws_max_connections,
         help="FunASR WebSocket connections at once",
+    )
+    p.add_argument(
+        "--queue",
+        action="store_true",
+        default=d.queue,
+        help="with --db postgresql://…: the Batch tab and POST /api/v1/jobs put files on the work queue for "
+        "`worker` processes instead of transcribing here",
     )
     p.add_argument("--ssl-certfile", type=Path, default=d.ssl_certfile, help="HTTPS certificate (PEM)")
     p.add_argument("--ssl-keyfile", type=Path, default=d.ssl_keyfile, help="the certificate's private key (PEM)")
@@ -168,7 +182,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--settle", type=float, default=5.0, help="take a file once unchanged for this many seconds (default 5)"
     )
     ing.add_argument("--retry-failed", action="store_true", help="transcribe files that failed before again")
+    ing.add_argument(
+        "--queue",
+        action="store_true",
+        help="put the files on the work queue of --db postgresql://… for `worker` processes, instead of "
+        "transcribing here (by path: every worker must see the folder at the same path; see --upload)",
+    )
+    ing.add_argument(
+        "--upload", action="store_true", help="--queue: store the files' bytes in the queue (workers need no share)"
+    )
+    ing.add_argument(
+        "--max-attempts", type=int, default=3, help="--queue: tries per file before it is a failed record (default 3)"
+    )
     add_transcribe_options(ing, defaults)
+
+    wk = sub.add_parser(
+        "worker", help="take jobs from the work queue of --db postgresql://… until stopped (one per machine)"
+    )
+    wk.add_argument("--until-empty", action="store_true", help="exit once no job is queued or running (for scripts)")
+    wk.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=60.0,
+        help="a job whose worker is silent this long is taken over by another (default 60; heartbeat every third)",
+    )
+    wk.add_argument("--poll", type=float, default=2.0, help="seconds between looks at an empty queue (default 2)")
+    add_settings_args(wk, defaults)
 
     dl = sub.add_parser("download", help="download models from ModelScope into --models-dir")
     dl.add_argument(
@@ -264,9 +303,19 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    if args.queue:
+        from .ingest_queue import run_enqueue
+
+        return run_enqueue(args)
     from .ingest import run_ingest as ingest
 
     return ingest(args)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker as work
+
+    return work(args)
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -295,8 +344,15 @@ def main(argv: list[str] | None = None) -> int:
         "serve": run_serve,
         "transcribe": run_transcribe,
         "ingest": run_ingest,
+        "worker": run_worker,
         "download": run_download,
         "history": history_cli.run,
         "qa": qa_cli.run,
     }
-    return commands[args.command](args)
+    from .errors import UserError
+
+    try:
+        return commands[args.command](args)
+    except UserError as e:  # what stops a command before it starts (e.g. the history database out of reach)
+        print(f"error: {e.message('en')}\n错误：{e.message('zh')}", file=sys.stderr)
+        return 1

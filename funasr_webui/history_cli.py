@@ -1,6 +1,6 @@
 """`history` command: list, search, show, export, purge, stats, delete, vacuum.
 
-python -m funasr_webui history [--db FILE] list [--limit N] [filters]
+python -m funasr_webui history [--db FILE|URL] list [--limit N] [filters]
 python -m funasr_webui history search QUERY [filters]
 python -m funasr_webui history show ID [--format txt|srt|vtt|json|md|docx] [--out FILE]
 python -m funasr_webui history speakers ID [S1=张经理 S2=李工 ...]
@@ -18,7 +18,7 @@ import unicodedata
 from pathlib import Path
 from typing import TextIO
 
-from .history import DEFAULT_DB, EXPORT_FORMATS, STATUSES, HistoryStore, Page, Record
+from .history import DEFAULT_DB, EXPORT_FORMATS, STATUSES, HistoryStore, Page, Record, db_target, open_store
 from .speakers import checked_names, speaker_list
 from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
 
@@ -27,7 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``history`` command and its verbs to a subparsers object."""
     # --db may come before or after the verb; SUPPRESS keeps a later default from hiding an earlier value.
     db_opt = argparse.ArgumentParser(add_help=False)
-    db_opt.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="history database (default: the server's)")
+    db_opt.add_argument(
+        "--db",
+        type=db_target,
+        default=argparse.SUPPRESS,
+        metavar="FILE|URL",
+        help="history database, a file or a postgresql:// URL (default: the server's)",
+    )
 
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--from", dest="date_from", metavar="DATE", help="created on or after (YYYY-MM-DD, local)")
@@ -76,24 +82,30 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return hist
 
 
-def open_store(args: argparse.Namespace, create: bool = False) -> HistoryStore | None:
+def open_args_store(args: argparse.Namespace, create: bool = False) -> HistoryStore | None:
     """The store of ``--db`` (or the server's); None, with the reason on stderr, when it cannot be opened.
     A missing file is only created when ``create`` (reading never leaves an empty database behind)."""
-    db = Path(getattr(args, "db", None) or _default_db())
-    if not db.exists() and not create:
+    db = db_target(getattr(args, "db", None) or _default_db())
+    if isinstance(db, Path) and not db.exists() and not create:
         print(f"no history database at {db}", file=sys.stderr)
         return None
     try:
-        return HistoryStore(db)
-    except Exception as e:  # unreadable or newer file: say so, no traceback
-        print(f"cannot open history database {db}: {e}", file=sys.stderr)
+        return open_store(db)
+    except Exception as e:  # unreadable or newer file, unreachable server: say so, no traceback
+        print(f"cannot open history database {_shown(db)}: {e}", file=sys.stderr)
         return None
+
+
+def _shown(db: Path | str) -> str:
+    from .history.target import without_password
+
+    return without_password(db) if isinstance(db, str) else str(db)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run a ``history`` verb; returns the exit code."""
     out = out or sys.stdout
-    store = open_store(args)
+    store = open_args_store(args)
     if store is None:
         return 1
     try:
@@ -105,12 +117,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         store.close()
 
 
-def _default_db() -> Path:
+def _default_db() -> Path | str:
     """The server's database: Settings honours FUNASR_WEBUI_DB; DEFAULT_DB if settings cannot load."""
     try:
         from .cli import settings_from_args
 
-        return Path(settings_from_args().db)
+        return settings_from_args().db
     except Exception:
         return DEFAULT_DB
 

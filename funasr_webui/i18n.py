@@ -166,6 +166,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "已处理 {total} 个文件：{done} 个完成，{failed} 个失败。",
     ),
     "zip_failed_list": ("Files that failed", "失败的文件"),
+    "batch_queue_hint": (
+        "This server hands batches to the work queue: worker processes, on this or other machines, transcribe the "
+        "files. The table fills in as they finish (you may close the page: every result is saved in History).",
+        "此服务器把批量文件交给任务队列：由本机或其他机器上的工作进程识别。表格会随完成情况更新"
+        "（可以关闭页面：所有结果都会保存到历史记录）。",
+    ),
+    "st_queued": ("queued for a worker", "排队等待工作进程"),
+    "msg_record_gone": ("its record is no longer in History", "其记录已不在历史记录中"),
+    "msg_batch_queued": (
+        "{total} files on the work queue: {done} done, {failed} failed, {waiting} waiting for workers.",
+        "任务队列中的 {total} 个文件：{done} 个完成，{failed} 个失败，{waiting} 个等待工作进程。",
+    ),
+    "msg_no_workers": (
+        "No worker is running: the files wait until one starts (python -m funasr_webui worker).",
+        "没有正在运行的工作进程：文件会等待，直到有工作进程启动（python -m funasr_webui worker）。",
+    ),
     # ---- microphone
     "mic": ("Recording", "录音"),
     "mic_start": ("Recognize again", "重新识别"),
@@ -368,6 +384,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sys_hist_hours": ("History: hours of audio", "历史记录：音频总时长（小时）"),
     "sys_hist_size": ("History: database size", "历史记录：数据库大小"),
     "sys_hist_path": ("History: database file", "历史记录：数据库文件"),
+    "sys_work_queue": ("Work queue", "任务队列"),
+    "sys_queue_line": (
+        "{queued} queued, {running} running, {done} done, {failed} failed · {workers} worker(s) live{names}",
+        "排队 {queued} · 进行中 {running} · 完成 {done} · 失败 {failed} · 在线工作进程 {workers} 个{names}",
+    ),
     "sys_no_gpu": ("none (running on the CPU)", "无（使用 CPU 运行）"),
     "sys_not_installed": ("not available", "不可用"),
     "sys_torch_unloaded": (

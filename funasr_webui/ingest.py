@@ -240,10 +240,10 @@ def run_ingest(args) -> int:
     try:
         while True:
             now = time.monotonic()
-            fresh = [c for c in scan(folder, args.recursive) if _signature(c) not in handled]
+            fresh = [c for c in scan(folder, args.recursive) if signature(c) not in handled]
             ready = [c for c in fresh if settled.ready(c, now)]
             todo = list(ingest.pending(ready))
-            handled.update(_signature(c) for c in ready)
+            handled.update(signature(c) for c in ready)
             if todo:
                 _run_batch(ingest, todo, show)
             waiting = len(fresh) - len(ready)
@@ -262,7 +262,8 @@ def run_ingest(args) -> int:
     return code
 
 
-def _signature(c: Candidate) -> tuple[Path, int, int]:
+def signature(c: Candidate) -> tuple[Path, int, int]:
+    """What a run has looked at: the file's path, size and modification time (ingest --queue shares it)."""
     try:
         st = c.path.stat()
         return (c.path, st.st_size, st.st_mtime_ns)

@@ -287,7 +287,23 @@ ERRORS: dict[str, ErrorText] = {
     "bad_rules_file": _e(("not a rules file ({detail})", "不是有效的规则文件（{detail}）"), code="bad_rule"),
     "rule_exists": _e(("a rule named {rule!r} exists already", "已有名为 {rule!r} 的规则"), status=409),
     "rule_not_found": _e(("no rule {id}", "没有规则 {id}"), code="not_found", status=404),
+    "history_unavailable": _e(
+        ("cannot open the history database {db}: {reason}", "无法打开历史数据库 {db}：{reason}"), status=503
+    ),
     "record_not_found": _e(("no history record {id}", "没有历史记录 {id}"), code="not_found", status=404),
+    "job_not_found": _e(("no queued job {id}", "没有排队任务 {id}"), code="not_found", status=404),
+    "queue_not_configured": _e(
+        (
+            "this server has no work queue: start it with --db postgresql://… --queue",
+            "此服务器没有任务队列：请用 --db postgresql://… --queue 启动",
+        ),
+        status=409,
+    ),
+    "queue_unavailable": _e(
+        ("the work queue cannot be reached: {error}", "无法连接任务队列：{error}"),
+        ("the work queue cannot be reached", "无法连接任务队列"),
+        status=503,
+    ),
     "no_endpoint": _e(
         ("no such endpoint: {path} (see /docs)", "没有此接口：{path}（见 /docs）"), code="not_found", status=404
     ),

@@ -1,6 +1,6 @@
 """`qa` command: quality rules and their report, over the history database (no models are loaded).
 
-python -m funasr_webui qa [--db FILE] import RULES.json [--replace]
+python -m funasr_webui qa [--db FILE|URL] import RULES.json [--replace]
 python -m funasr_webui qa export [--out FILE] | list | hotwords on|off
 python -m funasr_webui qa apply [--from DATE] [--to DATE]
 python -m funasr_webui qa report [--from DATE] [--to DATE] [--rule NAME] [--format csv|json|xlsx] [--out FILE]
@@ -15,13 +15,20 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import UserError
+from .history import db_target
 from .qa.report import REPORT_FORMATS
 from .qa.service import QaService
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     db_opt = argparse.ArgumentParser(add_help=False)
-    db_opt.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="history database (default: the server's)")
+    db_opt.add_argument(
+        "--db",
+        type=db_target,
+        default=argparse.SUPPRESS,
+        metavar="FILE|URL",
+        help="history database, a file or a postgresql:// URL (default: the server's)",
+    )
     dates = argparse.ArgumentParser(add_help=False)
     dates.add_argument("--from", dest="date_from", metavar="DATE", help="records created on or after (YYYY-MM-DD)")
     dates.add_argument("--to", dest="date_to", metavar="DATE", help="records created on or before (YYYY-MM-DD)")
@@ -45,10 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from .history_cli import open_store
+    from .history_cli import open_args_store
 
     out = out or sys.stdout
-    store = open_store(args, create=args.qa_verb == "import")
+    store = open_args_store(args, create=args.qa_verb == "import")
     if store is None:
         return 1
     try:

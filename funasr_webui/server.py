@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from . import __version__, tempfiles, tls
 from .api import include_api
 from .auth import Credentials, exposure_warnings
+from .history import is_postgres_url
 from .security import BodyGuard, HostGuard, OriginGuard, PageLogin
 from .service import TranscriptionService, build_service
 from .settings import Settings
@@ -119,6 +120,9 @@ def serve(settings: Settings) -> int:
         settings = tls.resolve(settings)
     except tls.TlsError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    if settings.queue and not is_postgres_url(str(settings.db)):
+        print("error: --queue needs the queue's database: --db postgresql://user@host/db", file=sys.stderr)
         return 2
     tempfiles.sweep_orphans()  # what a killed server left in the temp folder
     tempfiles.gradio_cache()  # before anything imports Gradio: some of its modules read the folder at import

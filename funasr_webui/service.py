@@ -18,8 +18,11 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError
 from .engine import Engine, TranscribeOptions, parse_hotwords
+from .enqueue import spec_of, submit
 from .errors import UserError
-from .history import HistoryError, HistoryStore, Page, Record, audio_hash, settings_key
+from .history import HistoryError, HistoryStore, Page, Record, audio_hash, open_store, settings_key
+from .history.target import without_password
+from .history.work_queue import Job, Submitted, WorkerInfo, WorkQueue
 from .listening import Listening
 from .live import LiveState, LiveTranscriber
 from .pipeline import Pipeline
@@ -41,10 +44,14 @@ class Outcome:
 
 
 class TranscriptionService:
-    def __init__(self, settings: Settings, pipeline: Pipeline, history: HistoryStore) -> None:
+    def __init__(
+        self, settings: Settings, pipeline: Pipeline, history: HistoryStore, work_queue: WorkQueue | None = None
+    ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.history = history
+        # The PostgreSQL work queue (serve --queue): the Batch tab and POST /api/v1/jobs submit to it (enqueue.py)
+        self.work_queue = work_queue
         # One LiveTranscriber for all dictations (the models are shared, one call at a time under the pipeline's
         # lock); each dictation has its own LiveState.
         self.live = LiveTranscriber(pipeline)
@@ -134,9 +141,7 @@ class TranscriptionService:
         """Transcribe decoded audio under a job (returned, for _save to close); a model failure is saved in its
         place and raised as UserError."""
         job = self.start_job(source, digest, options, name=name, duration=audio.size / SAMPLE_RATE)
-        # The quality rules' phrases join the hotwords here (when switched on), not in options(): the settings key
-        # stays the user's, so a rule change never makes a call "new" (ingest, "done before"); apply re-checks.
-        engine_options = replace(options, hotwords=self.qa.hotwords(options.hotwords, self.settings.max_hotwords))
+        engine_options = self._with_rule_hotwords(options)
         try:
             transcript = self.pipeline.transcribe(audio, engine_options)
         except UserError:
@@ -260,6 +265,88 @@ class TranscriptionService:
             log.error("could not save failure to history: %s", e)
             self.cancel_job(job)
 
+    # ------------------------------------------------------------------ queue workers (they save under the job's lock)
+
+    def transcribe_for_job(self, path: str | Path, *, name: str, options: TranscribeOptions) -> Transcript:
+        """Decode and transcribe one file of a queued job, writing nothing to the history: the worker saves the
+        result with ``save_transcript`` or ``save_failed`` while it holds the job (so a job taken over by another
+        worker is saved once). UserError for a file that cannot be transcribed or a model failure."""
+        started = time.perf_counter()
+        try:
+            audio = self.pipeline.decode(Path(path), name)
+            transcript = self.pipeline.transcribe(audio, self._with_rule_hotwords(options))
+        except UserError:
+            raise
+        except Exception as e:  # a model error fails this attempt only
+            log.exception("transcription of %s failed", name)
+            raise UserError("engine_error", filename=name, error=f"{type(e).__name__}: {e}") from e
+        transcript.elapsed = round(time.perf_counter() - started, 3)
+        return transcript
+
+    def save_transcript(
+        self, transcript: Transcript, *, source: str, name: str, digest: str, audio_path: Path | None, key: str
+    ) -> Outcome:
+        """Save a finished transcript (quality rules checked, audio copy kept when asked), as every entry point
+        does; ``record_id`` None with ``save_error`` when the history could not be written."""
+        return self._save(transcript, source=source, name=name, digest=digest, audio_path=audio_path, key=key)
+
+    def save_failed(
+        self, *, source: str, name: str, digest: str, options: TranscribeOptions | None, error: str, code: str
+    ) -> int:
+        """Save a failed transcription (``options`` None: they were refused); returns the record's id,
+        HistoryError when the history cannot be written."""
+        how = self._how(options) if options else {}
+        return self.history.add_failure(
+            source=source, name=name, audio_hash=digest, error=error, error_code=code, **how
+        )
+
+    # ------------------------------------------------------------------ the work queue, for the page and the API
+
+    def _queue(self) -> WorkQueue:
+        if self.work_queue is None:
+            raise UserError("queue_not_configured")
+        return self.work_queue
+
+    def enqueue_upload(
+        self, path: str | Path, *, name: str, source: str, options: TranscribeOptions, asked_engine: str | None
+    ) -> Submitted:
+        """Put an uploaded file on the work queue, its bytes with it (the worker may be on another machine). A
+        file that failed before is queued again (a person asked); one done before comes back with its record.
+        UserError when there is no queue or it cannot be reached."""
+        data = Path(path).read_bytes()
+        try:
+            return submit(
+                self._queue(),
+                self.history,
+                source=source,
+                name=name,
+                digest=audio_hash(data),
+                spec=spec_of(options, asked_engine),
+                audio=data,
+                retry_failed=True,
+            )
+        except HistoryError as e:
+            raise UserError("queue_unavailable", error=str(e)) from e
+
+    def queued_jobs(self, ids: Iterable[int]) -> dict[int, Job]:
+        """The queue's jobs by id (those that exist); UserError as ``enqueue_upload``."""
+        try:
+            return self._queue().many(list(ids))
+        except HistoryError as e:
+            raise UserError("queue_unavailable", error=str(e)) from e
+
+    def queue_status(self) -> tuple[dict[str, int], list[WorkerInfo]]:
+        """Jobs per state and the live workers; UserError as ``enqueue_upload``."""
+        try:
+            return self._queue().counts(), self._queue().live_workers()
+        except HistoryError as e:
+            raise UserError("queue_unavailable", error=str(e)) from e
+
+    def _with_rule_hotwords(self, options: TranscribeOptions) -> TranscribeOptions:
+        # The quality rules' phrases join the hotwords here (when switched on), not in options(): the settings key
+        # stays the user's, so a rule change never makes a call "new" (ingest, "done before"); apply re-checks.
+        return replace(options, hotwords=self.qa.hotwords(options.hotwords, self.settings.max_hotwords))
+
     # ------------------------------------------------------------------ live dictation
 
     def save_live(
@@ -319,8 +406,9 @@ class TranscriptionService:
         return self.history.stats()
 
     @property
-    def history_path(self) -> Path:
-        return Path(self.history.db_path)
+    def history_path(self) -> Path | str:
+        """The database file, or the PostgreSQL URL without its password."""
+        return self.history.db_path
 
     # ------------------------------------------------------------------ the loaded engine
 
@@ -362,13 +450,24 @@ def build_service(settings: Settings, preload_speakers: bool = True) -> Transcri
     """Load every model and open the history: done once, before the server accepts requests.
     `preload_speakers`: warm the speaker model up in the background now, or at first use (the server starts it
     once its page is built; the CLI when it is asked for speakers)."""
-    history = HistoryStore(settings.db, keep_audio=settings.keep_audio)
+    history = open_history(settings)
     report_interrupted(history)
     if settings.keep_days:
         removed = history.purge(settings.keep_days)
         if removed:
             log.info("purged %d history records older than %g days", removed, settings.keep_days)
-    return TranscriptionService(settings, Pipeline.load(settings, preload_speakers), history)
+    work_queue = WorkQueue(str(settings.db)) if settings.queue else None
+    return TranscriptionService(settings, Pipeline.load(settings, preload_speakers), history, work_queue)
+
+
+def open_history(settings: Settings) -> HistoryStore:
+    """The history of ``--db``, opened first so that an unreachable PostgreSQL server or an unreadable file fails
+    the start at once, before any model loads: UserError("history_unavailable") saying which and why."""
+    try:
+        return open_store(settings.db, keep_audio=settings.keep_audio)
+    except HistoryError as e:
+        db = without_password(settings.db) if isinstance(settings.db, str) else str(settings.db)
+        raise UserError("history_unavailable", db=db, reason=str(e)) from e
 
 
 def report_interrupted(history: HistoryStore) -> None:

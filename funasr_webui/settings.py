@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ class Settings(BaseSettings):
     engine: Literal["auto", "paraformer", "fun-asr-nano", "fun-asr-mlt-nano", "sensevoice", "whisper"] = "auto"
     engines: str = ""  # comma-separated engines loaded besides --engine, chosen per request (see engines.py)
     models_dir: Path = PROJECT_ROOT / "models"
-    db: Path = PROJECT_ROOT / "history.db"
+    db: Path | str = PROJECT_ROOT / "history.db"  # a SQLite file, or a postgresql://user@host[:port]/db URL
     batch_size: int = 8  # segments decoded together (whisper) / batch_size_s scale (paraformer)
     beam_size: int = 5  # whisper beams for files and final live sentences (live partials are greedy)
     threads: int = os.cpu_count() or 1  # torch / CTranslate2 CPU threads
@@ -50,7 +51,16 @@ class Settings(BaseSettings):
     funasr_ws_max_connections: int = 4  # FunASR WebSocket connections at once
     ssl_certfile: Path | None = None  # HTTPS (and wss for the FunASR listener) with this certificate ...
     ssl_keyfile: Path | None = None  # ... and its private key
+    queue: bool = False  # Batch tab and POST /api/v1/jobs enqueue for workers (needs a PostgreSQL db)
     ssl_self_signed: bool = False  # make (once, beside the database) a self-signed certificate and serve HTTPS
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_target(cls, value: object) -> object:
+        """A URL stays text (a Path would fold its "//"); anything else is a file path."""
+        from .history.target import db_target
+
+        return db_target(value) if isinstance(value, str | os.PathLike) else value
 
     @property
     def tls(self) -> bool:

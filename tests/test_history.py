@@ -1,4 +1,5 @@
-"""The history store on real SQLite files: search, filters, exports, migrations, concurrency, crashes."""
+"""The history store on real SQLite files and a real PostgreSQL server (tests taking ``store`` or ``history_db``
+run once per back end): search, filters, exports, migrations, concurrency, crashes."""
 
 from __future__ import annotations
 
@@ -29,13 +30,14 @@ from funasr_webui.history import (
     HistoryStore,
     audio_hash,
     grams,
+    open_store,
     ownership,
     settings_key,
 )
 from funasr_webui.qa.rules import Hit
 from funasr_webui.settings import PROJECT_ROOT
 from funasr_webui.transcript import Segment, Transcript, Word
-from tests.helpers import job_owner, jobs_in, kill, require
+from tests.helpers import db_ok, job_owner, jobs_in, kill, require
 
 INTERRUPTED = "interrupted: the server stopped before this transcription finished"
 
@@ -66,8 +68,8 @@ def make(text: str = ZH, *, engine: str = "paraformer", hotwords: list[str] | No
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = HistoryStore(tmp_path / "history.db")
+def store(history_db: Path | str):
+    s = open_store(history_db)
     yield s
     s.close()
 
@@ -129,13 +131,15 @@ def test_add_failure(store: HistoryStore) -> None:
     assert store.search(status="done").records == []
 
 
-def test_schema_pragmas(store: HistoryStore, tmp_path: Path) -> None:
+def test_schema_pragmas(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "history.db")
     conn = sqlite3.connect(tmp_path / "history.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     own = store._conn()
     assert own.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert own.execute("PRAGMA busy_timeout").fetchone()[0] >= 10000
+    store.close()
 
 
 def test_audio_hash_streams_files(tmp_path: Path) -> None:
@@ -147,8 +151,9 @@ def test_audio_hash_streams_files(tmp_path: Path) -> None:
     assert audio_hash(b"x") == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"  # SHA-256
 
 
-def test_database_failures_are_history_errors(store: HistoryStore, tmp_path: Path) -> None:
-    """Callers catch HistoryError (with SQLite's own message), never sqlite3.Error."""
+def test_database_failures_are_history_errors(tmp_path: Path) -> None:
+    """Callers catch HistoryError (with SQLite's own message), never sqlite3.Error. (PostgreSQL: test_history_pg.)"""
+    store = HistoryStore(tmp_path / "history.db")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all\n" * 200)
     with pytest.raises(HistoryError, match="not a database") as opened:
@@ -174,6 +179,7 @@ def test_database_failures_are_history_errors(store: HistoryStore, tmp_path: Pat
     store._conn().execute("PRAGMA query_only = OFF")
     store.cancel_job(store.start_job(source="f.wav", audio_hash="6", settings_key="k"))  # drops the stale job too
     assert jobs_in(tmp_path / "history.db") == []
+    store.close()
 
 
 def test_every_public_store_method_raises_history_errors_only() -> None:
@@ -182,12 +188,13 @@ def test_every_public_store_method_raises_history_errors_only() -> None:
     assert [name for name in public + ["__init__"] if not hasattr(getattr(HistoryStore, name), "__wrapped__")] == []
 
 
-def test_only_the_history_package_imports_sqlite3() -> None:
+@pytest.mark.parametrize("driver", ["sqlite3", "psycopg"])
+def test_only_the_history_package_imports_a_database_driver(driver: str) -> None:
     package = PROJECT_ROOT / "funasr_webui"
     importers = [
         str(path.relative_to(package))
         for path in sorted(package.rglob("*.py"))
-        if re.search(r"^\s*(import|from)\s+sqlite3\b", path.read_text(encoding="utf-8"), re.M)
+        if re.search(rf"^\s*(import|from)\s+{driver}\b", path.read_text(encoding="utf-8"), re.M)
     ]
     assert importers and all(name.startswith("history/") for name in importers), importers
 
@@ -296,7 +303,7 @@ def test_created_at_never_decreases(store: HistoryStore) -> None:
 # --------------------------------------------------------------------------- delete, export, purge, vacuum, stats
 
 
-def test_delete_keeps_fts_in_sync(store: HistoryStore, tmp_path: Path) -> None:
+def test_delete_keeps_fts_in_sync(store: HistoryStore) -> None:
     a = store.add(make(ZH), source="a.wav", audio_hash="1")
     b = store.add(make(MIXED), source="b.wav", audio_hash="2")
     c = store.add(make("滨海新区的第二次会议。"), source="c.wav", audio_hash="3")
@@ -305,7 +312,7 @@ def test_delete_keeps_fts_in_sync(store: HistoryStore, tmp_path: Path) -> None:
     assert ids_of(store.search("滨海")) == [c] and ids_of(store.search("人工智能")) == []
     assert store.get(a) is None
     assert store.delete([b, c]) == 2 and store.search().records == []
-    fts_ok(tmp_path / "history.db")
+    db_ok(store)
 
 
 def test_exports(store: HistoryStore) -> None:
@@ -335,9 +342,9 @@ def test_exports(store: HistoryStore) -> None:
         store.export("docx", None)
 
 
-def test_purge(tmp_path: Path) -> None:
-    db = tmp_path / "h.db"
-    with HistoryStore(db) as s:
+def test_purge(history_db: Path | str) -> None:
+    db = history_db
+    with open_store(db) as s:
         now = datetime.now(timezone.utc)
         old = s.add_many([(make(f"旧记录{i}。"), "a", "1", now - timedelta(days=40 - i)) for i in range(3)])
         new = s.add_many([(make("新记录。"), "b", "2", now - timedelta(days=1))])
@@ -347,12 +354,12 @@ def test_purge(tmp_path: Path) -> None:
         assert all(s.get(i) is None for i in old)
         with pytest.raises(ValueError):
             s.purge(-1)
-    with HistoryStore(db, keep_days=0.5) as s:  # the start-up setting
+    with open_store(db, keep_days=0.5) as s:  # the start-up setting
         assert s.stats()["count"] == 0
-    fts_ok(db)
+        db_ok(s)
 
 
-def test_vacuum_and_stats(store: HistoryStore, tmp_path: Path) -> None:
+def test_vacuum_and_stats(store: HistoryStore) -> None:
     empty = store.stats()
     assert empty["count"] == 0 and empty["audio_hours"] == 0 and empty["db_bytes"] > 0
     ids = store.add_many([(make(ZH * 20, duration=1800), "a", "1") for _ in range(40)])
@@ -363,9 +370,13 @@ def test_vacuum_and_stats(store: HistoryStore, tmp_path: Path) -> None:
     store.delete(ids[:30])
     before = store.stats()["db_bytes"]
     store.vacuum()
-    assert store.stats()["db_bytes"] < before
+    if store.postgres:  # VACUUM (ANALYZE) frees the dead rows for reuse (it need not shrink the files)
+        sql = "SELECT count(*) FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+        assert store._conn().execute(sql).fetchone()[0] >= 8  # every table
+    else:
+        assert store.stats()["db_bytes"] < before
     assert ids_of(store.search("滨海", limit=50)) == ids[30:][::-1]
-    fts_ok(tmp_path / "history.db")
+    db_ok(store)
 
 
 # --------------------------------------------------------------------------- find_previous, audio copies, hostile input
@@ -723,10 +734,10 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from funasr_webui.history import HistoryStore
+from funasr_webui.history import open_store
 from funasr_webui.transcript import Transcript, Segment
-db, tag, n, batch = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-store = HistoryStore(db)
+db, tag, n, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+store = open_store(db)
 text = "进程写入测试，" * 40
 def item(i):
     t = Transcript(text=f"{tag}-{i} " + text, raw_text=text, segments=[Segment(0, 1, text)], duration=1.0)
@@ -741,13 +752,13 @@ for i in range(0, n, batch):
 """
 
 
-def _writer(db: Path, tag: str, n: int, batch: int = 1) -> subprocess.Popen:
+def _writer(db: Path | str, tag: str, n: int, batch: int = 1) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     return subprocess.Popen([sys.executable, "-c", WRITER, str(db), tag, str(n), str(batch)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
 
 
-def test_concurrent_threads_lose_nothing(store: HistoryStore, tmp_path: Path) -> None:
+def test_concurrent_threads_lose_nothing(store: HistoryStore) -> None:
     errors: list[BaseException] = []
     ids: list[int] = []
     lock = threading.Lock()
@@ -783,13 +794,13 @@ def test_concurrent_threads_lose_nothing(store: HistoryStore, tmp_path: Path) ->
     assert len(set(ids)) == 400 and store.stats()["count"] == 400
     for w in range(8):
         assert store.search(f"线程{w}第", limit=1).total == 50
-    fts_ok(tmp_path / "history.db")
+    db_ok(store)
 
 
-def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"  # not created yet: the processes also race to create and migrate it
+def test_concurrent_processes_lose_nothing(history_db: Path | str) -> None:
+    db = history_db  # not created yet: the processes also race to create and migrate it
     procs = [_writer(db, f"p{k}", 50) for k in range(4)]
-    with HistoryStore(db) as mine:  # and this process writes at the same time
+    with open_store(db) as mine:  # and this process writes at the same time
         mine_ids = [mine.add(make(f"主进程第{i}条。"), source="main.wav", audio_hash=str(i)) for i in range(50)]
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
@@ -797,16 +808,16 @@ def test_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
         assert "locked" not in err
     child_ids = [int(x) for out, _ in outs for x in out.split()]
     assert len(child_ids) == 200 and len(set(child_ids + mine_ids)) == 250
-    with HistoryStore(db) as s:
+    with open_store(db) as s:
         assert s.stats()["count"] == 250
         for k in range(4):
             assert len(s.search_ids(f"p{k}-")) == 50
-    fts_ok(db)
+        db_ok(s)
 
 
-def test_sigkill_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
-    db = tmp_path / "killed.db"
-    HistoryStore(db).close()
+def test_sigkill_mid_write_leaves_a_sound_database(history_db: Path | str) -> None:
+    db = history_db
+    open_store(db).close()
     committed: list[int] = []
     for round_ in range(3):
         proc = _writer(db, f"k{round_}", 100000, batch=1 if round_ == 0 else 25)
@@ -821,8 +832,8 @@ def test_sigkill_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
         proc.stdout.close()
         proc.stderr.close()
         assert got >= 20
-    fts_ok(db)
-    with HistoryStore(db) as s:
+    with open_store(db) as s:
+        db_ok(s)
         for rid in committed:
             rec = s.get(rid)
             assert rec is not None and rec.text.split(" ")[0] == rec.source[: -len(".wav")]
@@ -853,8 +864,8 @@ def test_store_survives_fork(store: HistoryStore) -> None:
 # --------------------------------------------------------------------------- jobs: running and interrupted
 
 
-def test_running_job_is_invisible_until_it_becomes_its_record(store: HistoryStore, tmp_path: Path) -> None:
-    db = tmp_path / "history.db"
+def test_running_job_is_invisible_until_it_becomes_its_record(store: HistoryStore, history_db: Path | str) -> None:
+    db = history_db
     h = audio_hash(b"meeting")
     key = settings_key("paraformer", "paraformer-large", [], True, "zh")
     job = store.start_job(source="a.wav", audio_hash=h, settings_key=key, engine="paraformer", duration=2.5)
@@ -871,18 +882,18 @@ def test_running_job_is_invisible_until_it_becomes_its_record(store: HistoryStor
     assert jobs_in(db) == [] and ids_of(store.search()) == [failed, rid]
     st = store.stats()
     assert (st["count"], st["done"], st["failed"], st["interrupted"]) == (2, 1, 1, 0)
-    with HistoryStore(db) as again:
+    with open_store(db) as again:
         assert again.interrupted == []
 
 
-def test_killed_process_job_becomes_interrupted_on_open_but_live_ones_do_not(tmp_path: Path) -> None:
-    db = tmp_path / "history.db"
-    with HistoryStore(db) as s:
+def test_killed_process_job_becomes_interrupted_on_open_but_live_ones_do_not(history_db: Path | str) -> None:
+    db = history_db
+    with open_store(db) as s:
         done = s.add(make(ZH), source="done.wav", audio_hash="d")
         mine = s.start_job(source="mine.wav", audio_hash="m", settings_key="k")  # this live process's job
     with job_owner(db, "alive.wav"), job_owner(db, "killed.wav") as killed:
         kill(killed)
-        with HistoryStore(db) as s:
+        with open_store(db) as s:
             (job,) = s.interrupted
             rec = s.get(job.record_id)
             assert (job.source, job.name) == ("killed.wav", "killed.wav")
@@ -900,9 +911,9 @@ def test_killed_process_job_becomes_interrupted_on_open_but_live_ones_do_not(tmp
                 assert len(zf.namelist()) == 1  # no transcript to export
             assert json.loads(s.export_json([rec.id]))[0]["status"] == "interrupted"
         assert jobs_in(db) == ["mine.wav", "alive.wav"]
-        with HistoryStore(db) as s:  # reported once
+        with open_store(db) as s:  # reported once
             assert s.interrupted == []
-    with HistoryStore(db) as s:  # job_owner killed the other one on the way out
+    with open_store(db) as s:  # job_owner killed the other one on the way out
         assert [job.source for job in s.interrupted] == ["alive.wav"]
         assert jobs_in(db) == ["mine.wav"]
         s.add(make(), source="mine.wav", audio_hash="m", job=mine)
@@ -923,9 +934,9 @@ def test_job_owner_is_the_process_not_just_its_pid(tmp_path: Path) -> None:
     assert not ownership.owner_alive(me, "a process before a restart that had this pid")
 
 
-def test_cli_lists_interrupted_records(tmp_path: Path) -> None:
-    db = tmp_path / "h.db"
-    with HistoryStore(db) as s:
+def test_cli_lists_interrupted_records(history_db: Path | str) -> None:
+    db = history_db
+    with open_store(db) as s:
         s.add(make(ZH), source="done.wav", audio_hash="d")
     with job_owner(db, "api", "night-shift.wav") as owner:  # an API upload: the source is only "api"
         kill(owner)
@@ -943,7 +954,7 @@ def test_cli_lists_interrupted_records(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def cli(db: Path, *argv: str) -> tuple[int, str]:
+def cli(db: Path | str, *argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
     history_cli.register(parser.add_subparsers(dest="command"))
     out = io.StringIO()
@@ -951,9 +962,9 @@ def cli(db: Path, *argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_cli_verbs(tmp_path: Path, capsys) -> None:
-    db = tmp_path / "h.db"
-    with HistoryStore(db) as s:
+def test_cli_verbs(history_db: Path | str, tmp_path: Path, capsys) -> None:
+    db = history_db
+    with open_store(db) as s:
         a = s.add(make(ZH), source="会议记录.wav", audio_hash="1")
         b = s.add(make(MIXED, engine="whisper"), source="b.wav", audio_hash="2")
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from funasr_webui.errors import UserError
-from funasr_webui.history import SCHEMA_VERSION, HistoryStore
+from funasr_webui.history import SCHEMA_VERSION, HistoryStore, open_store
 from funasr_webui.qa import CallText, Rule, check, normalize, parse_rules, rule_from_dict
 from funasr_webui.qa.report import render_report
 from funasr_webui.settings import PROJECT_ROOT
@@ -70,8 +70,8 @@ def test_rules_file_round_trips_and_names_are_unique() -> None:
         parse_rules("{not json")
 
 
-def test_a_bad_import_changes_nothing(tmp_path: Path) -> None:
-    with HistoryStore(tmp_path / "h.db") as store:
+def test_a_bad_import_changes_nothing(history_db: Path | str) -> None:
+    with open_store(history_db) as store:
         store.import_rules(parse_rules(json.dumps(RULES)))
         before = store.rules()
         bad = [{"name": "greeting", "kind": "required", "phrases": ["早上好"]}, {"name": "y", "kind": "?"}]
@@ -294,8 +294,8 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
                           text=True, timeout=120, input=stdin)  # fmt: skip
 
 
-def test_qa_commands(tmp_path: Path) -> None:
-    db = str(tmp_path / "h.db")
+def test_qa_commands(history_db: Path | str, tmp_path: Path) -> None:
+    db = str(history_db)
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps(RULES, ensure_ascii=False), encoding="utf-8")
     assert "3 added" in cli("qa", "--db", db, "import", str(rules)).stdout
@@ -304,7 +304,7 @@ def test_qa_commands(tmp_path: Path) -> None:
     listing = cli("qa", "--db", db, "list").stdout
     assert "greeting  required within [0.0, 15.0] s: 您好 / 你好" in listing and "hotwords from rules: on" in listing
     assert parse_rules(cli("qa", "--db", db, "export").stdout) == parse_rules(rules.read_text(encoding="utf-8"))
-    with HistoryStore(db) as store:  # a call saved before the rules: apply checks it
+    with open_store(db) as store:  # a call saved before the rules: apply checks it
         store.add(Transcript(text="这个我不知道，你自己查。", raw_text="这个我不知道你自己查",
                              segments=[Segment(0, 3, "这个我不知道，你自己查。")], duration=3),
                   source="call-1.wav", audio_hash="h1")  # fmt: skip

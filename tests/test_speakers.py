@@ -15,7 +15,7 @@ import requests
 import soundfile as sf
 
 from funasr_webui.errors import UserError
-from funasr_webui.history import SCHEMA_VERSION, HistoryStore
+from funasr_webui.history import SCHEMA_VERSION, HistoryStore, open_store
 from funasr_webui.speakers import default_name, parse_speakers, relabel_by_appearance, split_segment, turns
 from funasr_webui.transcript import Segment, Transcript, Word
 from funasr_webui.writers import DocumentInfo, clock, render, render_bytes
@@ -153,8 +153,8 @@ def test_a_version_4_file_is_upgraded_and_keeps_its_records(tmp_path: Path):
         assert [r.id for r in s.search(speaker="张经理").records] == [1]
 
 
-def test_rename_reaches_every_output_and_the_speaker_filter(tmp_path: Path):
-    with HistoryStore(tmp_path / "h.db") as s:
+def test_rename_reaches_every_output_and_the_speaker_filter(history_db: Path | str):
+    with open_store(history_db) as s:
         rid = s.add(meeting(), source="周会.wav", audio_hash="h1")
         other = s.add(meeting(), source="other.wav", audio_hash="h2")
         s.set_speaker_names(rid, {"S1": "张经理", "S2": "Li Gong"})
@@ -172,8 +172,7 @@ def test_rename_reaches_every_output_and_the_speaker_filter(tmp_path: Path):
         assert s.get(rid).speaker_names == {"S2": "Li Gong"}
         s.delete([rid])
         assert s.search(speaker="Li Gong").records == []
-        with closing(sqlite3.connect(tmp_path / "h.db")) as conn:
-            assert conn.execute("SELECT count(*) FROM speakers").fetchone()[0] == 0
+        assert s._conn().execute("SELECT count(*) FROM speakers").fetchone()[0] == 0
 
 
 def test_service_refuses_a_speaker_the_record_does_not_have(service):

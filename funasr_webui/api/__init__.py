@@ -5,7 +5,7 @@
 - queue: requests in flight, a share per client, cancelled when the client hangs up;
 - dependencies: the API key check, the service and the queue, who the client is, strict query parameters;
 - errors: the error shape and the exception handlers; responses: text and subtitle answers;
-- routers/: one module per surface.
+- routers/: one module per surface (jobs: the PostgreSQL work queue, when the server has one).
 
 Every error answers `{"error": {"code": ..., "message": ..., "message_zh": ...}}` (see docs/api.md). The routes
 reach the models and the history only through the service.
@@ -19,7 +19,7 @@ from ..auth import Credentials
 from ..service import TranscriptionService
 from .errors import install_error_handlers
 from .queue import TranscriptionQueue
-from .routers import docs, health, history, native, openai, qa
+from .routers import docs, health, history, jobs, native, openai, qa
 from .uploads import display_name
 
 __all__ = ["TranscriptionQueue", "display_name", "include_api"]
@@ -34,6 +34,7 @@ def include_api(app: FastAPI, service: TranscriptionService, credentials: Creden
     app.include_router(health.router)
     app.include_router(native.router)
     app.include_router(history.router)
+    app.include_router(jobs.router)
     app.include_router(openai.router)
     app.include_router(qa.router)
     app.include_router(docs.fallback_router)

@@ -1,9 +1,10 @@
 """Connections to the history database: opening them, their pragmas, transactions, the busy retry, and the
-error type the store raises instead of ``sqlite3.Error``.
+error type the store raises instead of ``sqlite3.Error`` or ``psycopg.Error``.
 
 One connection per thread (and per process: connections inherited through fork are dropped, never closed).
-WAL mode, a 30 s busy timeout, and every write in ``BEGIN IMMEDIATE`` (retried while the database is busy),
-so writers queue instead of failing with "database is locked".
+SQLite: WAL mode, a 30 s busy timeout, and every write in ``BEGIN IMMEDIATE`` (retried while the database is
+busy), so writers queue instead of failing with "database is locked". PostgreSQL (postgres.py): every write
+transaction takes one advisory lock first, the same one-writer-at-a-time order on every machine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
+
+import psycopg
+
+from . import postgres
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -36,21 +41,25 @@ _PRAGMAS = (
 class HistoryError(Exception):
     """The history database could not do what was asked (locked past every retry, read-only, full disk, corrupt).
 
-    Raised by HistoryStore's public methods in place of ``sqlite3.Error`` (kept as ``__cause__``), so no code
-    outside this package needs to know the store is SQLite. The message is SQLite's own ("database or disk is
-    full", "attempt to write a readonly database"): callers show it as the reason a record was not saved.
+    Raised by HistoryStore's public methods in place of ``sqlite3.Error`` or ``psycopg.Error`` (kept as
+    ``__cause__``), so no code outside this package needs to know which database the store uses. The message is
+    the database's own ("database or disk is full", "attempt to write a readonly database", "connection
+    failed: ... Connection refused"): callers show it as the reason a record was not saved.
     """
 
 
+DB_ERRORS = (sqlite3.Error, psycopg.Error)
+
+
 def guarded(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """A public store method: ``sqlite3.Error`` leaves it as HistoryError (nested guarded calls pass it on)."""
+    """A public store method: a database error leaves it as HistoryError (nested guarded calls pass it on)."""
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             return fn(*args, **kwargs)
-        except sqlite3.Error as e:
-            raise HistoryError(str(e)) from e
+        except DB_ERRORS as e:
+            raise HistoryError(" ".join(str(e).split()) or type(e).__name__) from e
 
     return wrapper
 
@@ -86,9 +95,14 @@ def connect(db_path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction, taken at once (BEGIN IMMEDIATE) so it never fails half-way on a lock upgrade."""
-    retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+def write(conn: Any) -> Iterator[Any]:
+    """A write transaction, taken at once (BEGIN IMMEDIATE) so it never fails half-way on a lock upgrade.
+    PostgreSQL: the write lock, taken at once too (held until commit)."""
+    if postgres.is_pg(conn):
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (postgres.WRITE_LOCK,))
+    else:
+        retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         yield conn
         conn.execute("COMMIT")
@@ -99,9 +113,9 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
-def read(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def read(conn: Any) -> Iterator[Any]:
     """A read transaction, so multi-statement reads see one snapshot."""
-    conn.execute("BEGIN")
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if postgres.is_pg(conn) else "BEGIN")
     try:
         yield conn
     finally:
@@ -109,18 +123,24 @@ def read(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("COMMIT")
 
 
-class Connections:
-    """One connection per thread to one database file; safe across fork (a child opens its own)."""
+# Connections a forked child inherited: kept referenced, never closed or collected, since closing one (SQLite:
+# a checkpoint; PostgreSQL: a goodbye on the shared socket) would break the parent's.
+_INHERITED: list[Any] = []
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
+
+class Connections:
+    """One connection per thread to one database (a SQLite file, or a PostgreSQL URL); safe across fork (a child
+    opens its own)."""
+
+    def __init__(self, db: Path | str) -> None:
+        self.db = db
         self._local = threading.local()
-        self._conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._conns: list[tuple[threading.Thread, Any]] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.closed = False
 
-    def get(self) -> sqlite3.Connection:
+    def get(self) -> Any:
         """This thread's connection, opened on first use."""
         if self.closed:
             raise RuntimeError("HistoryStore is closed")
@@ -128,12 +148,16 @@ class Connections:
             # Forked child: the parent's connections must not be used or closed here (closing could
             # checkpoint or delete the parent's WAL); forget them and open fresh ones.
             self._pid = os.getpid()
+            _INHERITED.extend(c for _, c in self._conns)
             self._local = threading.local()
             self._conns = []
             self._lock = threading.Lock()
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "broken", False):  # PostgreSQL lost it: the next call reconnects
+            self._drop(conn)
+            conn = None
         if conn is None:
-            conn = connect(self.db_path)
+            conn = postgres.connect(self.db) if isinstance(self.db, str) else connect(self.db)
             self._local.conn = conn
             with self._lock:
                 alive = []
@@ -145,6 +169,14 @@ class Connections:
                 alive.append((threading.current_thread(), conn))
                 self._conns = alive
         return conn
+
+    def _drop(self, conn: Any) -> None:
+        with self._lock:
+            self._conns = [(t, c) for t, c in self._conns if c is not conn]
+        try:
+            conn.close()
+        except DB_ERRORS:
+            pass
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,6 @@ record by record when the rules are applied to the history again (``apply``).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,17 +36,17 @@ def _rule(row: Sequence) -> Rule:
     )
 
 
-def list_rules(conn: sqlite3.Connection, enabled_only: bool = False) -> list[Rule]:
+def list_rules(conn: Any, enabled_only: bool = False) -> list[Rule]:
     where = " WHERE enabled = 1" if enabled_only else ""
     return [_rule(r) for r in conn.execute(f"SELECT {_RULE_COLS} FROM qa_rules{where} ORDER BY id")]
 
 
-def get_rule(conn: sqlite3.Connection, rule_id: int) -> Rule | None:
+def get_rule(conn: Any, rule_id: int) -> Rule | None:
     row = conn.execute(f"SELECT {_RULE_COLS} FROM qa_rules WHERE id = ?", (rule_id,)).fetchone()
     return _rule(row) if row else None
 
 
-def rule_id_by_name(conn: sqlite3.Connection, name: str) -> int | None:
+def rule_id_by_name(conn: Any, name: str) -> int | None:
     row = conn.execute("SELECT id FROM qa_rules WHERE name = ?", (name,)).fetchone()
     return row[0] if row else None
 
@@ -58,16 +57,16 @@ def _values(rule: Rule) -> tuple:
     return (rule.name, rule.kind, phrases, lo, hi, rule.speaker, int(rule.enabled), ts(utc_now()))
 
 
-def insert_rule(conn: sqlite3.Connection, rule: Rule) -> int:
+def insert_rule(conn: Any, rule: Rule) -> int:
     cur = conn.execute(
         "INSERT INTO qa_rules (name, kind, phrases, window_from, window_to, speaker, enabled, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?) RETURNING id",
         _values(rule),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def update_rule(conn: sqlite3.Connection, rule_id: int, rule: Rule) -> bool:
+def update_rule(conn: Any, rule_id: int, rule: Rule) -> bool:
     sql = (
         "UPDATE qa_rules SET name = ?, kind = ?, phrases = ?, window_from = ?, window_to = ?, speaker = ?,"
         " enabled = ?, updated_at = ? WHERE id = ?"
@@ -75,19 +74,19 @@ def update_rule(conn: sqlite3.Connection, rule_id: int, rule: Rule) -> bool:
     return conn.execute(sql, (*_values(rule), rule_id)).rowcount > 0
 
 
-def delete_rule(conn: sqlite3.Connection, rule_id: int) -> bool:
+def delete_rule(conn: Any, rule_id: int) -> bool:
     return conn.execute("DELETE FROM qa_rules WHERE id = ?", (rule_id,)).rowcount > 0
 
 
 # ---- switches
 
 
-def get_setting(conn: sqlite3.Connection, name: str) -> str | None:
+def get_setting(conn: Any, name: str) -> str | None:
     row = conn.execute("SELECT value FROM qa_settings WHERE name = ?", (name,)).fetchone()
     return row[0] if row else None
 
 
-def set_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
+def set_setting(conn: Any, name: str, value: str) -> None:
     conn.execute(
         "INSERT INTO qa_settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
         (name, value),
@@ -97,7 +96,7 @@ def set_setting(conn: sqlite3.Connection, name: str, value: str) -> None:
 # ---- hits
 
 
-def write_hits(conn: sqlite3.Connection, record_id: int, hits: Iterable[Hit]) -> None:
+def write_hits(conn: Any, record_id: int, hits: Iterable[Hit]) -> None:
     """The record's hits (replacing any earlier ones), and that it was checked now."""
     rows = [
         (record_id, h.rule_id, h.rule, h.kind, h.phrase, h.start, h.end, h.text, h.segment, h.speaker) for h in hits
@@ -116,7 +115,7 @@ def _hit(row: Sequence) -> Hit:
     return Hit(rule, kind, phrase, start, end, text, segment, rule_id, speaker)
 
 
-def hits_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[Hit]]:
+def hits_of(conn: Any, ids: Sequence[int]) -> dict[int, list[Hit]]:
     """Each record's hits in time order (records without hits are left out)."""
     out: dict[int, list[Hit]] = {}
     for i in range(0, len(ids), 500):
@@ -128,14 +127,14 @@ def hits_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[Hit]
     return out
 
 
-def checked(conn: sqlite3.Connection, record_id: int) -> bool:
+def checked(conn: Any, record_id: int) -> bool:
     return conn.execute("SELECT 1 FROM qa_checked WHERE record_id = ?", (record_id,)).fetchone() is not None
 
 
 # ---- applying the rules to stored records
 
 
-def calls_in(conn: sqlite3.Connection, lo: int, hi: int, after: int, n: int = CHUNK) -> list[tuple]:
+def calls_in(conn: Any, lo: int, hi: int, after: int, n: int = CHUNK) -> list[tuple]:
     """Finished records with ids in [lo, hi] above ``after``: (id, raw_text, segments JSON, duration, itn)."""
     sql = (
         "SELECT r.id, b.raw_text, b.segments, r.duration, r.itn FROM records r JOIN bodies b ON b.id = r.id"
@@ -153,7 +152,7 @@ def check_rows(rows: Sequence[tuple], checker: Checker) -> list[tuple[int, list[
     return out
 
 
-def write_many(conn: sqlite3.Connection, results: Sequence[tuple[int, list[Hit]]]) -> None:
+def write_many(conn: Any, results: Sequence[tuple[int, list[Hit]]]) -> None:
     """Replace the hits of many records in one statement per table."""
     ids = [rid for rid, _ in results]
     now = ts(utc_now())
@@ -178,7 +177,7 @@ def write_many(conn: sqlite3.Connection, results: Sequence[tuple[int, list[Hit]]
 # ---- reading for the QA tab, the report and the History filters
 
 
-def report(conn: sqlite3.Connection, lo: int, hi: int, rule: str | None = None, limit: int | None = None) -> list:
+def report(conn: Any, lo: int, hi: int, rule: str | None = None, limit: int | None = None) -> list:
     """Every hit of records in [lo, hi], oldest record first, with the record's id, name and time."""
     where, params = "h.record_id BETWEEN ? AND ?", [lo, hi]
     if rule:
@@ -195,10 +194,12 @@ def report(conn: sqlite3.Connection, lo: int, hi: int, rule: str | None = None, 
     return [Located(row[0], row[1], row[2], _hit(row[3:])) for row in conn.execute(sql, params)]
 
 
-def summary(conn: sqlite3.Connection, lo: int, hi: int) -> dict[str, Any]:
+def summary(conn: Any, lo: int, hi: int) -> dict[str, Any]:
     """Calls checked and flagged in the id range [lo, hi], and hits and calls per rule."""
     checked_n = conn.execute(
-        "SELECT count(*), coalesce(sum(hits > 0), 0) FROM qa_checked WHERE record_id BETWEEN ? AND ?", (lo, hi)
+        "SELECT count(*), coalesce(sum(CASE WHEN hits > 0 THEN 1 ELSE 0 END), 0) FROM qa_checked"
+        " WHERE record_id BETWEEN ? AND ?",
+        (lo, hi),
     ).fetchone()
     per_rule = conn.execute(
         "SELECT rule, count(*), count(DISTINCT record_id) FROM qa_hits WHERE record_id BETWEEN ? AND ?"
@@ -212,7 +213,7 @@ def summary(conn: sqlite3.Connection, lo: int, hi: int) -> dict[str, Any]:
     }
 
 
-def flagged(conn: sqlite3.Connection, lo: int, hi: int, rule: str | None, limit: int) -> list[tuple[int, int]]:
+def flagged(conn: Any, lo: int, hi: int, rule: str | None, limit: int) -> list[tuple[int, int]]:
     """Flagged records in [lo, hi], newest first: (record id, hits)."""
     if rule:
         sql = (
@@ -227,6 +228,6 @@ def flagged(conn: sqlite3.Connection, lo: int, hi: int, rule: str | None, limit:
     return conn.execute(sql, (lo, hi, limit)).fetchall()
 
 
-def hit_rules(conn: sqlite3.Connection) -> list[str]:
+def hit_rules(conn: Any) -> list[str]:
     """Every rule name that has hits (for the History filter), besides the rules that exist now."""
     return [r[0] for r in conn.execute("SELECT DISTINCT rule FROM qa_hits ORDER BY rule")]

@@ -8,17 +8,18 @@ newest-first is ``id DESC`` and a date range is also an id range (see search).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..helpers import printable
 from ..transcript import Segment, Transcript
 from .audio_copies import copy_path
 from .hashing import hotword_list
 from .models import Record, parse_ts, ts, utc_now
+from .postgres import is_pg
 
 MAX_SOURCE_CHARS = 1000
 MAX_ERROR_CHARS = 20000
@@ -31,14 +32,14 @@ _COLS = (
 )
 
 
-def created_floor(conn: sqlite3.Connection) -> list[str]:
+def created_floor(conn: Any) -> list[str]:
     """The newest record's time, as the floor ``insert`` keeps (a list: each insert raises it)."""
     row = conn.execute("SELECT created_at FROM records ORDER BY id DESC LIMIT 1").fetchone()
     return [row[0] if row else ""]
 
 
 def insert(
-    conn: sqlite3.Connection,
+    conn: Any,
     floor: list[str],
     *,
     status: str,
@@ -60,7 +61,7 @@ def insert(
     cur = conn.execute(
         "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
         " engine, model, device, language, hotwords, itn, error, error_code, name)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
         (
             created,
             status,
@@ -81,7 +82,7 @@ def insert(
             printable(name)[:MAX_SOURCE_CHARS],
         ),
     )
-    rid = int(cur.lastrowid or 0)
+    rid = int(cur.fetchone()[0])
     segments = json.dumps(
         [replace(s, text=printable(s.text)).to_stored() for s in t.segments],
         ensure_ascii=False,
@@ -96,7 +97,7 @@ def insert(
     return rid
 
 
-def set_speaker_names(conn: sqlite3.Connection, record_id: int, names: dict[str, str]) -> None:
+def set_speaker_names(conn: Any, record_id: int, names: dict[str, str]) -> None:
     """Give speakers of a record their display names; an empty name puts the default name back."""
     for label, name in names.items():
         if name:
@@ -109,9 +110,10 @@ def set_speaker_names(conn: sqlite3.Connection, record_id: int, names: dict[str,
             conn.execute("DELETE FROM speakers WHERE record_id = ? AND label = ?", (record_id, label))
 
 
-def speaker_names(conn: sqlite3.Connection, limit: int = 200) -> list[str]:
+def speaker_names(conn: Any, limit: int = 200) -> list[str]:
     """The names users gave speakers, most used first (the History search's speaker choices)."""
-    sql = "SELECT min(name) FROM speakers GROUP BY name COLLATE NOCASE ORDER BY count(*) DESC, min(name) LIMIT ?"
+    same = "lower(name)" if is_pg(conn) else "name COLLATE NOCASE"
+    sql = f"SELECT min(name) FROM speakers GROUP BY {same} ORDER BY count(*) DESC, min(name) LIMIT ?"
     return [r[0] for r in conn.execute(sql, (limit,))]
 
 
@@ -166,7 +168,7 @@ def _record(row: Sequence, audio_dir: Path) -> Record:
     )
 
 
-def fetch(conn: sqlite3.Connection, ids: Sequence[int], audio_dir: Path) -> list[Record]:
+def fetch(conn: Any, ids: Sequence[int], audio_dir: Path) -> list[Record]:
     """Records for ``ids``, in the order given (ids that do not exist are left out)."""
     found: dict[int, Record] = {}
     for i in range(0, len(ids), CHUNK):
@@ -181,18 +183,18 @@ def fetch(conn: sqlite3.Connection, ids: Sequence[int], audio_dir: Path) -> list
     return [found[i] for i in ids if i in found]
 
 
-def ids_after(conn: sqlite3.Connection, last: int, n: int = CHUNK) -> list[int]:
+def ids_after(conn: Any, last: int, n: int = CHUNK) -> list[int]:
     """Up to ``n`` record ids above ``last``, ascending."""
     return [r[0] for r in conn.execute("SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?", (last, n))]
 
 
-def ids_before(conn: sqlite3.Connection, cutoff: str, n: int = CHUNK) -> list[int]:
+def ids_before(conn: Any, cutoff: str, n: int = CHUNK) -> list[int]:
     """Up to ``n`` ids of records created before the stored time ``cutoff``, oldest first."""
     sql = "SELECT id FROM records WHERE created_at < ? ORDER BY created_at LIMIT ?"
     return [r[0] for r in conn.execute(sql, (cutoff, n))]
 
 
-def newest_done(conn: sqlite3.Connection, audio_hash: str, key: str) -> int | None:
+def newest_done(conn: Any, audio_hash: str, key: str) -> int | None:
     """The id of the newest successful record of this audio content and settings key."""
     row = conn.execute(
         "SELECT id FROM records WHERE audio_hash = ? AND settings_key = ? AND status = 'done' ORDER BY id DESC LIMIT 1",
@@ -201,7 +203,7 @@ def newest_done(conn: sqlite3.Connection, audio_hash: str, key: str) -> int | No
     return row[0] if row else None
 
 
-def newest_status(conn: sqlite3.Connection, audio_hash: str, key: str) -> str | None:
+def newest_status(conn: Any, audio_hash: str, key: str) -> str | None:
     """The status of the newest record of this audio content and settings key (None: there is none)."""
     row = conn.execute(
         "SELECT status FROM records WHERE audio_hash = ? AND settings_key = ? ORDER BY id DESC LIMIT 1",
@@ -210,7 +212,7 @@ def newest_status(conn: sqlite3.Connection, audio_hash: str, key: str) -> str | 
     return row[0] if row else None
 
 
-def delete(conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[int, list[str]]:
+def delete(conn: Any, ids: Sequence[int]) -> tuple[int, list[str]]:
     """Delete records and their bodies (triggers update FTS); returns how many existed and their audio copies."""
     deleted = 0
     files: list[str] = []

@@ -1,14 +1,15 @@
 """HistoryStore: the transcription history, the one object that reads and writes the database.
 
-Its public methods raise HistoryError (never ``sqlite3.Error``) when the database fails them; ValueError for
-bad arguments. Several threads and processes may share one file (see connection).
+Its public methods raise HistoryError (never ``sqlite3.Error`` or ``psycopg.Error``) when the database fails
+them; ValueError for bad arguments. Several threads and processes may share one file (see connection); with a
+PostgreSQL URL, processes on any number of machines share one database.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
@@ -19,11 +20,13 @@ from ..helpers import printable
 from ..qa.matcher import Checker
 from ..qa.rules import Hit, Located, Rule
 from ..transcript import Transcript
-from . import audio_copies, export, jobs, maintenance, qa, records, schema
-from .connection import Connections, HistoryError, guarded, read, write
+from . import audio_copies, export, jobs, maintenance, qa, records, schema, schema_pg, search, search_pg
+from .connection import DB_ERRORS, Connections, HistoryError, guarded, read, write
 from .hashing import hotword_list, key_of
+from .heartbeat import Heartbeat
 from .models import Interrupted, Page, Record, ts, utc_now
-from .search import grams, id_bounds, select
+from .search import grams, id_bounds
+from .target import db_target, is_postgres_url, without_password
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +35,57 @@ DEFAULT_DB = Path(__file__).resolve().parents[2] / "history.db"
 DateFilter = datetime | date | str | None
 
 
+def open_store(
+    db: str | os.PathLike[str],
+    *,
+    keep_audio: bool = False,
+    keep_days: float | None = None,
+    audio_dir: str | os.PathLike[str] | None = None,
+) -> HistoryStore:
+    """The history of ``--db``: a SQLite file path, or a ``postgresql://user@host[:port]/db`` URL."""
+    return HistoryStore(db, keep_audio=keep_audio, keep_days=keep_days, audio_dir=audio_dir)
+
+
+def default_audio_dir(db: Path | str) -> Path:
+    """Where kept audio copies go: "history.db" -> "history_audio/" beside it; for a PostgreSQL database
+    "<name>_audio/" in the project folder (shared storage mounted there serves every machine's copies)."""
+    if isinstance(db, Path):
+        return db.with_name(db.stem + "_audio")
+    name = re.sub(r"[^\w.-]", "_", db.rsplit("/", 1)[-1].split("?", 1)[0]) or "postgres"
+    return DEFAULT_DB.parent / f"{name}_audio"
+
+
 class HistoryStore:
     """The transcription history database. Safe to share between threads; several processes may open
-    the same file."""
+    the same file, or the same PostgreSQL database from several machines."""
 
     @guarded
-    def __init__(self, db_path: str | os.PathLike[str], keep_audio: bool = False, keep_days: float | None = None):
-        self.db_path = Path(db_path)
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        keep_audio: bool = False,
+        keep_days: float | None = None,
+        audio_dir: str | os.PathLike[str] | None = None,
+    ):
+        target = db_target(db_path)
+        self.postgres = is_postgres_url(target)
+        # A file's path; a PostgreSQL URL without its password (what logs and the System tab show).
+        self.db_path: Path | str = without_password(target) if isinstance(target, str) else target
         self.keep_audio = keep_audio
-        # "history.db" -> "history_audio/"; named after the database so two databases never share it.
-        self.audio_dir = self.db_path.with_name(self.db_path.stem + "_audio")
-        self._conns = Connections(self.db_path)
+        # Named after the database so two databases never share it.
+        self.audio_dir = Path(audio_dir) if audio_dir is not None else default_audio_dir(target)
+        self._conns = Connections(target)
         self._stale_jobs: set[int] = set()  # jobs whose cancel failed (e.g. a full disk); dropped by the next job
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._select = search_pg.select if self.postgres else search.select
+        self._heartbeat: Heartbeat | None = None
         try:
-            schema.init(self._conn(), self.db_path)
+            if isinstance(target, Path):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                schema.init(self._conn(), target)
+            else:
+                schema_pg.init(self._conn(), str(self.db_path))
+                # Jobs of this process stay leased while it runs (other machines cannot see its pid).
+                self._heartbeat = Heartbeat(self._conns)
         except BaseException:
             self.close()
             raise
@@ -59,17 +98,19 @@ class HistoryStore:
         if keep_days is not None and keep_days > 0:
             self.purge(keep_days)
 
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> Any:
         return self._conns.get()
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[Any]:
         return write(self._conn())
 
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _read(self) -> AbstractContextManager[Any]:
         return read(self._conn())
 
     @guarded
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self._conns.close()
 
     def __enter__(self) -> HistoryStore:
@@ -260,7 +301,7 @@ class HistoryStore:
         try:
             with self._write() as conn:
                 jobs.end(conn, job)
-        except sqlite3.Error:
+        except DB_ERRORS:
             self._stale_jobs.add(job)  # a job of a live process is never reaped: the next start_job drops it
             raise
 
@@ -347,7 +388,7 @@ class HistoryStore:
         filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
         filters |= {"speaker": speaker, "flagged": flagged, "rule": rule}
         with self._read() as conn:
-            ids, total, exact = select(conn, q, filters, offset + limit)
+            ids, total, exact = self._select(conn, q, filters, offset + limit)
             return Page(records.fetch(conn, ids[offset:], self.audio_dir), total, limit, offset, exact)
 
     @guarded
@@ -368,7 +409,7 @@ class HistoryStore:
         filters = {"date_from": date_from, "date_to": date_to, "engine": engine, "source": source, "status": status}
         filters |= {"speaker": speaker, "flagged": flagged, "rule": rule}
         with self._read() as conn:
-            return select(conn, q, filters, None, 0)[0]
+            return self._select(conn, q, filters, None, 0)[0]
 
     def _iter_records(self, ids: Iterable[int] | None) -> Iterator[Record]:
         """Records in ascending id order, a chunk at a time (all of them when ``ids`` is None).

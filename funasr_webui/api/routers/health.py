@@ -1,4 +1,5 @@
-"""GET /health: ready or not, engine, models, device, queue and limits; open without a key."""
+"""GET /health: ready or not, engine, models, device, queue and limits (and the work queue's jobs and workers
+when the server has one); open without a key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ... import __version__
+from ...errors import UserError
+from ...service import TranscriptionService
 from ..dependencies import QueueDep, ServiceDep
 
 router = APIRouter(tags=["health"])
@@ -53,4 +56,15 @@ def health(service: ServiceDep, queue: QueueDep) -> JSONResponse:
         # https: on/off, self-signed, last valid day; funasr_ws: port, secure (wss), connections / max_connections
         **service.listening.health(),
     }
+    if service.work_queue is not None:
+        body["work_queue"] = work_queue_health(service)
     return JSONResponse(body)
+
+
+def work_queue_health(service: TranscriptionService) -> dict:
+    """Jobs per state and the live workers (server started with --queue); an error says why it is unknown."""
+    try:
+        counts, workers = service.queue_status()
+    except UserError as e:
+        return {"error": e.message("en")}
+    return {"jobs": counts, "workers": [w.to_dict() for w in workers]}

@@ -1,4 +1,5 @@
-"""Batch: many files in one go, a table filling in file by file, one zip of every transcript."""
+"""Batch: many files in one go, a table filling in file by file, one zip of every transcript (with a work queue,
+the files go to the workers: batch_queue.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from ...service import TranscriptionService
 from ...transcript import Transcript
 from ..components import PROGRESS, Downloads, OptionWidgets, inference, option_widgets, report_progress, warn
 from ..context import PageContext
-from ..format import esc, failure_text, preview, strip_name, warn_status
+from ..format import esc, failure_text, preview, stored_error, strip_name, warn_status
+from .batch_queue import queued_batch
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,9 @@ class BatchCallbacks:
             yield [warn_status(problem), pd.DataFrame([], columns=headers), no_zip, BatchResults()]
             return
         names = [Path(f).name for f in files]
+        if self.service.work_queue is not None:
+            yield from self._batch_queued(files, names, options, engine, fmt, lang, progress)
+            return
         rows = [[name, "", t("st_waiting", lang), "", ""] for name in names]
         results = BatchResults()
         for index, (path, name) in enumerate(zip(files, names, strict=True)):
@@ -97,6 +102,38 @@ class BatchCallbacks:
         zip_path = self.batch_zip(results, fmt, lang)
         icon = "✔ " if not results.failed else "⚠ "
         yield [icon + esc(summary), pd.DataFrame(rows, columns=headers), zip_update(zip_path), results]
+
+    def _batch_queued(
+        self, files: list[str], names: list[str], options: Any, engine: str, fmt: str, lang: str, progress: Any
+    ) -> Iterator[list[Any]]:
+        """Serve --queue: the files go to the work queue; the table fills in as workers finish them."""
+        headers = batch_headers(lang)
+        no_zip = gr.update(value=None, interactive=False)
+        results = BatchResults()
+
+        def collect(name: str, record: Any) -> None:
+            if record.status == "done":
+                results.done.append((name, record.transcript()))
+            else:
+                results.failed.append((name, strip_name(stored_error(record, lang), name)))
+
+        rows: list[list[str]] = []
+        try:
+            for status, rows, ended in queued_batch(self.service, files, names, options, engine, lang, collect):
+                progress(ended / len(files), desc=status)
+                if ended < len(files):
+                    yield ["▶ " + esc(status), pd.DataFrame(rows, columns=headers), no_zip, results]
+        except UserError as e:
+            warn(e.message(lang), lang)
+            yield [warn_status(e.message(lang)), pd.DataFrame(rows, columns=headers), no_zip, results]
+            return
+        icon = "✔ " if not results.failed else "⚠ "
+        yield [
+            icon + esc(status),
+            pd.DataFrame(rows, columns=headers),
+            zip_update(self.batch_zip(results, fmt, lang)),
+            results,
+        ]
 
     def _batch_one(self, path: str, name: str, options: Any, lang: str, results: BatchResults) -> list[str]:
         try:
@@ -154,6 +191,8 @@ def create_batch(ctx: PageContext) -> BatchTab:
                 )
                 ctx.uploads.append(files)
                 gr.Markdown(ui("batch_hint"), elem_classes="hint")
+                if ctx.service.work_queue is not None:
+                    gr.Markdown(ui("batch_queue_hint"), elem_classes="hint", elem_id="batch-queue-hint")
                 options = option_widgets(ctx.service, "batch", speakers=True)
                 fmt = gr.Dropdown(
                     [(f.upper(), f) for f in writers.FORMATS],
@@ -178,6 +217,17 @@ def create_batch(ctx: PageContext) -> BatchTab:
         outputs = [status, table, zip_button, results]
         # progress (and the queue position) on the status line: the table stays visible, filling in file by file
         inputs = [files, *options.inputs(), fmt, ctx.lang, options.engine, options.speakers]
-        inference(start.click, callbacks.batch_run, inputs, outputs, show_progress_on=[status])
+        if ctx.service.work_queue is None:
+            inference(start.click, callbacks.batch_run, inputs, outputs, show_progress_on=[status])
+        else:  # the workers transcribe: following the jobs must not hold this page's recognizer slot
+            start.click(
+                callbacks.batch_run,
+                inputs,
+                outputs,
+                concurrency_id="work-queue",
+                concurrency_limit=16,
+                show_progress="full",
+                show_progress_on=[status],
+            )
         fmt.change(callbacks.batch_format_changed, [results, fmt, ctx.lang], zip_button, show_progress="hidden")
     return BatchTab(tab, files, options, fmt, start, status, table, zip_button, results, callbacks)

@@ -1,4 +1,5 @@
-"""System: engine, models, device, versions, memory and the history's size; a button to free GPU memory."""
+"""System: engine, models, device, versions, memory, the history's size and the work queue (when there is one);
+a button to free GPU memory."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import gradio as gr
 import pandas as pd
 
 from ... import __version__
+from ...errors import UserError
 from ...helpers import format_size, loaded_torch
 from ...i18n import lang_of, t, ui
 from ...service import TranscriptionService
 from ..components import info
 from ..context import PageContext
+from ..format import failure_text
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,8 @@ class SystemCallbacks:
         ]
         rows += self.listening_rows(lang)
         rows += self.history_rows()
+        if self.service.work_queue is not None:
+            rows.append(("sys_work_queue", self.queue_line(lang)))
         return [(k, str(v)) for k, v in rows]
 
     def listening_rows(self, lang: str) -> list[tuple[str, str]]:
@@ -129,6 +134,15 @@ class SystemCallbacks:
         else:
             ws = t("sys_funasr_ws_on", lang, url=funasr.url, now=funasr.connections, cap=funasr.max_connections)
         return [("sys_https", line), ("sys_funasr_ws", ws)]
+
+    def queue_line(self, lang: str) -> str:
+        """The work queue in one line: jobs per state and the live workers (host: engines, jobs done)."""
+        try:
+            counts, workers = self.service.queue_status()
+        except UserError as e:
+            return failure_text(e, lang)
+        names = ", ".join(f"{w.host} ({w.engines}, {w.jobs_done})" for w in workers)
+        return t("sys_queue_line", lang, **counts, workers=len(workers), names=f": {names}" if names else "")
 
     def history_rows(self) -> list[tuple[str, str]]:
         try:

@@ -1,0 +1,151 @@
+"""`ingest DIR --queue`: put a folder's new files on the work queue for the workers, instead of transcribing here.
+
+No model is loaded: the files are listed, hashed and queued (by path on storage every worker mounts, or with
+``--upload`` their bytes, so workers need no shared folder). The same skipping as `ingest`: a file already queued
+or done with the same options is left alone, a failed one too unless ``--retry-failed``; a file still being
+written waits for the next round (``--settle``), and ``--watch`` keeps polling. Workers (`worker`) do the rest.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .helpers import printable
+from .history import HistoryError, audio_hash
+from .history.work_queue import JobSpec, WorkQueue
+from .ingest import Candidate, SettledFiles, scan, signature
+
+
+@dataclass
+class EnqueueResult:
+    queued: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def summary(self, elapsed: float, waiting: int) -> str:
+        return (
+            f"ingest --queue: {self.queued} queued, {self.skipped} skipped (queued or done before), "
+            f"{self.failed} failed; {waiting} job(s) waiting for workers, {elapsed:.1f} s"
+        )
+
+
+def enqueue_files(
+    queue: WorkQueue,
+    history,
+    todo: list[Candidate],
+    spec: JobSpec,
+    *,
+    upload: bool,
+    retry_failed: bool,
+    max_attempts: int,
+    result: EnqueueResult,
+    say: Callable[[str], None],
+) -> None:
+    """Hash and queue each file (or count it skipped: queued or done before)."""
+    from .enqueue import submit
+
+    for c in todo:
+        try:
+            data = c.path.read_bytes() if upload else None
+            digest = audio_hash(data if data is not None else c.path)
+        except OSError as e:
+            result.failed += 1
+            say(f"failed: {printable(c.name)}: cannot read the file ({e.strerror or e})")
+            continue
+        submitted = submit(
+            queue,
+            history,
+            source=c.name,
+            name=c.name,  # as ingest names its records: the path under the folder
+            digest=digest,
+            spec=spec,
+            path=None if upload else str(c.path.resolve()),
+            audio=data,
+            retry_failed=retry_failed,
+            max_attempts=max_attempts,
+        )
+        if submitted.new:
+            result.queued += 1
+            say(f"queued: {printable(c.name)} (job {submitted.job.id})")
+        else:
+            result.skipped += 1
+
+
+def run_enqueue(args) -> int:
+    """Exit codes as `ingest`: 0 when every file was queued or skipped, 1 when one could not be read, 2 for bad
+    options (no PostgreSQL --db, bad transcription options), 130 when a one-shot run is stopped."""
+    from .cli import settings_from_args
+    from .enqueue import spec_from_args
+    from .history import is_postgres_url
+    from .service import open_history
+
+    folder: Path = args.folder
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return 2
+    settings = settings_from_args(args)
+    url = str(settings.db)
+    if not is_postgres_url(url):
+        print("error: --queue needs the queue's database: --db postgresql://user@host/db", file=sys.stderr)
+        return 2
+    try:
+        spec = spec_from_args(args, settings)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    history = open_history(settings)  # UserError (one line, from main) when the database is out of reach
+    try:
+        queue = WorkQueue(url)
+    except HistoryError as e:
+        history.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    result = EnqueueResult()
+    settled = SettledFiles(args.settle)
+    handled: set[tuple[Path, int, int]] = set()
+    code = 0
+    try:
+        while True:
+            now = time.monotonic()
+            fresh = [c for c in scan(folder, args.recursive) if signature(c) not in handled]
+            ready = [c for c in fresh if settled.ready(c, now)]
+            options = {"upload": args.upload, "retry_failed": args.retry_failed, "max_attempts": args.max_attempts}
+            enqueue_files(queue, history, ready, spec, **options, result=result, say=say)
+            handled.update(signature(c) for c in ready)
+            waiting = len(fresh) - len(ready)
+            if not args.watch:
+                if waiting:
+                    say(f"left for the next run: {waiting} file(s) still being written")
+                break
+            time.sleep(max(0.1, args.interval))
+    except KeyboardInterrupt:
+        say("stopped: the files queued so far stay queued; run again to queue the rest")
+        code = 0 if args.watch else 130
+    except HistoryError as e:
+        say(f"error: {e}")
+        code = 1
+    try:
+        waiting_jobs = queue.pending()
+    except HistoryError:
+        waiting_jobs = -1
+    print(result.summary(time.perf_counter() - started, waiting_jobs))
+    if code == 0 and result.failed:
+        code = 1
+    queue.close()
+    history.close()
+    return code

@@ -23,8 +23,8 @@ from .speakers import checked_names, speaker_list
 from .writers import BINARY_FORMATS, FORMATS, DocumentInfo, render, render_bytes
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``history`` command and its verbs to a subparsers object."""
+def db_option() -> argparse.ArgumentParser:
+    """A parent parser with ``--db`` for a command and each of its verbs (``history``, ``qa``)."""
     # --db may come before or after the verb; SUPPRESS keeps a later default from hiding an earlier value.
     db_opt = argparse.ArgumentParser(add_help=False)
     db_opt.add_argument(
@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="FILE|URL",
         help="history database, a file or a postgresql:// URL (default: the server's)",
     )
+    return db_opt
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``history`` command and its verbs to a subparsers object."""
+    db_opt = db_option()
 
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--from", dest="date_from", metavar="DATE", help="created on or after (YYYY-MM-DD, local)")

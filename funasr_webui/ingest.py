@@ -10,6 +10,7 @@ what is left. ``watch`` keeps polling and takes a file once its size and time ha
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -196,7 +197,6 @@ def run_ingest(args) -> int:
     """`python -m funasr_webui ingest DIR ...`: exit 0 when every file was done or skipped, 1 when any failed,
     2 for bad options, 130 when a one-shot run is stopped by Ctrl-C / SIGTERM (what was finished stays saved;
     --watch stopped that way exits 0, or 1 if a file failed)."""
-    import signal
     import sys
 
     from tqdm import tqdm
@@ -230,28 +230,14 @@ def run_ingest(args) -> int:
         report=say,
     )
 
-    def stop(signum, frame):  # systemd stops with SIGTERM: end like Ctrl-C, with the summary
-        raise KeyboardInterrupt
+    def run_batch(ready: list[Candidate]) -> None:
+        todo = list(ingest.pending(ready))
+        if todo:
+            _run_batch(ingest, todo, show)
 
-    signal.signal(signal.SIGTERM, stop)
-    settled = SettledFiles(args.settle)
-    handled: set[tuple[Path, int, int]] = set()  # files looked at by this run (path, size, mtime)
     code = 0
     try:
-        while True:
-            now = time.monotonic()
-            fresh = [c for c in scan(folder, args.recursive) if signature(c) not in handled]
-            ready = [c for c in fresh if settled.ready(c, now)]
-            todo = list(ingest.pending(ready))
-            handled.update(signature(c) for c in ready)
-            if todo:
-                _run_batch(ingest, todo, show)
-            waiting = len(fresh) - len(ready)
-            if not args.watch:
-                if waiting:
-                    say(f"left for the next run: {waiting} file(s) still being written")
-                break
-            time.sleep(max(0.1, args.interval))
+        watch_folder(folder, args, run_batch, say)
     except KeyboardInterrupt:  # --watch ends this way as a matter of course; a one-shot run was cut short
         say("stopped: finished files are saved; run again to do the rest")
         code = 0 if args.watch else 130
@@ -260,6 +246,31 @@ def run_ingest(args) -> int:
         code = 1
     service.history.close()
     return code
+
+
+def watch_folder(folder: Path, args, handle: Callable[[list[Candidate]], None], say: Callable[[str], None]) -> None:
+    """Give ``handle`` each file of ``folder`` once it has settled (``--settle``): one pass, or with ``--watch`` a
+    pass every ``--interval`` seconds until SIGTERM or Ctrl-C, both raised as KeyboardInterrupt (systemd stops a
+    service with SIGTERM: the run ends like Ctrl-C, with its summary). Shared by ingest and ingest --queue."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    settled = SettledFiles(args.settle)
+    handled: set[tuple[Path, int, int]] = set()  # files looked at by this run (path, size, mtime)
+    while True:
+        now = time.monotonic()
+        fresh = [c for c in scan(folder, args.recursive) if signature(c) not in handled]
+        ready = [c for c in fresh if settled.ready(c, now)]
+        handle(ready)
+        handled.update(signature(c) for c in ready)
+        waiting = len(fresh) - len(ready)
+        if not args.watch:
+            if waiting:
+                say(f"left for the next run: {waiting} file(s) still being written")
+            return
+        time.sleep(max(0.1, args.interval))
 
 
 def signature(c: Candidate) -> tuple[Path, int, int]:

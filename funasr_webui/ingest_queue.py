@@ -8,7 +8,6 @@ written waits for the next round (``--settle``), and ``--watch`` keeps polling. 
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from .errors import UserError
 from .helpers import printable
 from .history import HistoryError, audio_hash
 from .history.work_queue import JobSpec, WorkQueue
-from .ingest import Candidate, SettledFiles, scan, signature
+from .ingest import Candidate, watch_folder
 
 
 @dataclass
@@ -111,28 +110,15 @@ def run_enqueue(args) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     result = EnqueueResult()
-    settled = SettledFiles(args.settle)
-    handled: set[tuple[Path, int, int]] = set()
+    options = {"upload": args.upload, "retry_failed": args.retry_failed, "max_attempts": args.max_attempts}
+
+    def enqueue(ready: list[Candidate]) -> None:
+        enqueue_files(queue, history, ready, spec, **options, result=result, say=say)
+
     code = 0
     try:
-        while True:
-            now = time.monotonic()
-            fresh = [c for c in scan(folder, args.recursive) if signature(c) not in handled]
-            ready = [c for c in fresh if settled.ready(c, now)]
-            options = {"upload": args.upload, "retry_failed": args.retry_failed, "max_attempts": args.max_attempts}
-            enqueue_files(queue, history, ready, spec, **options, result=result, say=say)
-            handled.update(signature(c) for c in ready)
-            waiting = len(fresh) - len(ready)
-            if not args.watch:
-                if waiting:
-                    say(f"left for the next run: {waiting} file(s) still being written")
-                break
-            time.sleep(max(0.1, args.interval))
+        watch_folder(folder, args, enqueue, say)
     except KeyboardInterrupt:
         say("stopped: the files queued so far stay queued; run again to queue the rest")
         code = 0 if args.watch else 130

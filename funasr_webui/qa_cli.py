@@ -15,20 +15,13 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import UserError
-from .history import db_target
+from .history_cli import db_option, open_args_store
 from .qa.report import REPORT_FORMATS
 from .qa.service import QaService
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    db_opt = argparse.ArgumentParser(add_help=False)
-    db_opt.add_argument(
-        "--db",
-        type=db_target,
-        default=argparse.SUPPRESS,
-        metavar="FILE|URL",
-        help="history database, a file or a postgresql:// URL (default: the server's)",
-    )
+    db_opt = db_option()
     dates = argparse.ArgumentParser(add_help=False)
     dates.add_argument("--from", dest="date_from", metavar="DATE", help="records created on or after (YYYY-MM-DD)")
     dates.add_argument("--to", dest="date_to", metavar="DATE", help="records created on or before (YYYY-MM-DD)")
@@ -52,8 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from .history_cli import open_args_store
-
     out = out or sys.stdout
     store = open_args_store(args, create=args.qa_verb == "import")
     if store is None:

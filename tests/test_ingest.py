@@ -32,6 +32,14 @@ def records(db: Path) -> list[tuple[str, str, str]]:
         return conn.execute("SELECT source, status, audio_hash FROM records ORDER BY id").fetchall()
 
 
+def saved(db: Path) -> int:
+    """Records done so far by a run that may still be creating the file and its tables."""
+    try:
+        return sum(s == "done" for _, s, _ in records(db)) if db.exists() else 0
+    except sqlite3.OperationalError:  # "no such table" / "database is locked" while the run sets the file up
+        return 0
+
+
 @pytest.fixture(scope="module")
 def folder(shared_audio: Path, tmp_path_factory) -> Path:
     """20 files in two folders: 18 distinct real recordings (the shared clips, and copies with a little silence in
@@ -64,7 +72,7 @@ def killed_and_restarted(folder: Path, tmp_path_factory) -> dict:
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline:  # kill it once 3 files are saved and the 4th is under way
-            if db.exists() and sum(s == "done" for _, s, _ in records(db)) >= 3:
+            if saved(db) >= 3:
                 break
             time.sleep(0.2)
         else:

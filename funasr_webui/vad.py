@@ -137,7 +137,8 @@ class _Stopped(Exception):
 class SpeechFeed:
     """A SpeechDetector reading one audio on its own thread, a minute at a time; the caller waits for the
     sentences it needs. On 2 cores FSMN-VAD (~1 s per 3 minutes) then runs beside CTranslate2's decoding of
-    the sentences already found instead of before it. A context manager: leaving it stops the thread."""
+    the sentences already found instead of before it. A context manager: leaving it stops the thread and waits
+    for it."""
 
     def __init__(self, detector: SpeechDetector, audio: np.ndarray) -> None:
         self.spans: list[tuple[float, float]] = []  # found so far, in order (appended by the thread only)
@@ -194,4 +195,7 @@ class SpeechFeed:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # wait for the thread (at most the minute it is reading): a process exiting while it is inside
+        # onnxruntime aborts ("terminate called without an active exception")
         self._stop.set()
+        self._thread.join()

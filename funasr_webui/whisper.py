@@ -116,6 +116,11 @@ class Round:
         return self.read >= 1.0
 
 
+def _kinds(windows: list[Window]) -> tuple[list[Window], list[Window]]:
+    """The windows of one sentence, and the packed ones (CTranslate2 decodes a batch with one prompt form)."""
+    return [w for w in windows if len(w.sentences) == 1], [w for w in windows if len(w.sentences) > 1]
+
+
 def _clip(audio: np.ndarray, span: tuple[float, float]) -> np.ndarray:
     return audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
 
@@ -275,7 +280,7 @@ class WhisperEngine:
     ) -> list[SlotText]:
         """The text of every sentence (indexed as `clips`, which holds every sentence once the last round is
         in). Windows of similar length share a batch, since a batch is encoded in one window as long as its
-        longest: until the last round only full batches are decoded, the rest wait for more windows. A sentence
+        longest: until the last round only early_batches() are decoded, the rest wait for more windows. A sentence
         whose text Whisper did not keep apart from its neighbour's (one timestamped segment across the pause),
         or left empty, is decoded again on its own."""
         decoder = WindowDecoder(self, language, options.hotwords, self.beam_size, options.word_timestamps, min_window)
@@ -289,9 +294,10 @@ class WhisperEngine:
             pending += round_.windows
             count += len(round_.windows)
             seen += sum(w.audio.size for w in round_.windows)
-            groups = [[w] for w in pending] if streamed else self.batches(pending)
-            if not (round_.last or streamed):
-                groups = [g for g in groups if len(g) == self.batch_size]
+            if streamed:
+                groups = [[w] for w in pending]
+            else:
+                groups = self.batches(pending) if round_.last else self.early_batches(pending)
             for group in groups:
                 for window, texts in zip(group, decoder.decode(group), strict=True):
                     for i, slot in zip(window.sentences, texts, strict=True):
@@ -313,11 +319,17 @@ class WhisperEngine:
                 out[window.sentences[0]] = texts[0] or SlotText("")
         return [out.get(i) or SlotText("") for i in range(len(clips))]
 
+    def early_batches(self, pending: list[Window]) -> list[list[Window]]:
+        """While the VAD reads on: the shortest batch of each kind (packed or alone) of which two batches' worth
+        are waiting. Taken from that many, it is the batch that sorting the whole file would make (the same
+        text on the shared dense files); the rest wait for more windows."""
+        return [b[0] for b in (self.batches(k) for k in _kinds(pending)) if len(b) > 1 and len(b[1]) == self.batch_size]
+
     def batches(self, windows: list[Window]) -> list[list[Window]]:
         """Batches of similar length, the windows of one sentence apart from the packed ones."""
         out = []
-        for packed in (False, True):
-            kind = sorted((w for w in windows if (len(w.sentences) > 1) == packed), key=lambda w: w.audio.size)
+        for kind in _kinds(windows):
+            kind = sorted(kind, key=lambda w: w.audio.size)
             out += [kind[g : g + self.batch_size] for g in range(0, len(kind), self.batch_size)]
         return out
 

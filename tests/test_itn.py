@@ -176,7 +176,7 @@ def test_long_unpunctuated_input(itn: InverseNormalizer) -> None:
     repeat = 20_000 // len(spoken) + 1
     start = time.perf_counter()
     assert itn(spoken * repeat) == written * repeat
-    assert time.perf_counter() - start < 30
+    assert time.perf_counter() - start < 120  # a bound, not a speed target (~4 s alone; 31 s once under load)
 
 
 def test_long_run_of_numbers_finishes(itn: InverseNormalizer) -> None:

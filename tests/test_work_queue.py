@@ -6,6 +6,7 @@ Batch tab of a server started with --queue."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,6 +212,38 @@ def test_options_from_the_command_line_reach_the_worker_as_given(queue_service) 
     with pytest.raises(UserError) as e:  # checked by the worker, against its engine
         options_of(queue_service, JobSpec(language="xx"))
     assert e.value.key == "bad_language"
+
+
+def test_ingest_queue_counts_files_the_history_holds_as_skipped(queue_service, shared_audio: Path, tmp_path: Path):
+    """Files done (or failed) before by a run without the queue are not queued again, and said so."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for n in ("d01", "d02", "d03"):
+        shutil.copyfile(shared_audio / "tts" / f"{n}.wav", folder / f"{n}.wav")
+    (folder / "broken.wav").write_text("not a recording")
+    options = queue_service.options()
+    for n in ("d01.wav", "d02.wav", "broken.wav"):  # what a plain `ingest` or the page did last week
+        try:
+            queue_service.transcribe_file(folder / n, name=n, source=n, options=options)
+        except UserError:
+            pass
+    url = queue_service.settings.db
+
+    def enqueue(*extra: str) -> str:
+        done = subprocess.run(cli("ingest", str(folder), "--queue", "--db", url, "--settle", "0", *extra),
+                              cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = enqueue()
+    assert "1 queued, 3 skipped (0 queued before, 3 in the history), 0 failed" in out, out
+    assert rows(url, "SELECT source FROM queue_jobs") == [("d03.wav",)]
+    out = enqueue("--engine", "whisper")  # the engine that did them, asked for: the same answer
+    assert "1 queued, 3 skipped (0 queued before, 3 in the history)" in out, out
+    out = enqueue("--engine", "whisper", "--retry-failed")  # the failed one is tried again by the workers
+    assert "1 queued, 3 skipped (1 queued before, 2 in the history)" in out, out
+    out = enqueue("--hotwords", "天气")  # other options: other work, every file
+    assert "4 queued, 0 skipped" in out, out
 
 
 def test_the_queue_tables_are_made_once_by_racing_processes(pg_url: str) -> None:

@@ -203,6 +203,16 @@ def newest_done(conn: Any, audio_hash: str, key: str) -> int | None:
     return row[0] if row else None
 
 
+def results_of(conn: Any, audio_hash: str) -> list[tuple[str, str, str, str]]:
+    """(status, engine, model, settings_key) of every finished record of this audio content, newest first."""
+    rows = conn.execute(
+        "SELECT status, engine, model, settings_key FROM records WHERE audio_hash = ?"
+        " AND status IN ('done', 'failed') ORDER BY id DESC",
+        (audio_hash,),
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
 def newest_status(conn: Any, audio_hash: str, key: str) -> str | None:
     """The status of the newest record of this audio content and settings key (None: there is none)."""
     row = conn.execute(

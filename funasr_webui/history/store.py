@@ -353,6 +353,18 @@ class HistoryStore:
             return records.fetch(conn, [rid], self.audio_dir)[0] if rid is not None else None
 
     @guarded
+    def status_by_options(self, audio_hash: str, key_for: Callable[[str, str], str], engine: str = "") -> str | None:
+        """The status of the newest finished record of this audio whose settings key is ``key_for(engine, model)``
+        of its own engine and model (with ``engine``: only records of that engine); None when there is none. For
+        callers that know the options but not which model will run them (``ingest --queue`` loads none)."""
+        with self._read() as conn:
+            found = records.results_of(conn, audio_hash)
+        for status, rec_engine, model, key in found:
+            if (not engine or rec_engine == engine) and key == key_for(rec_engine, model):
+                return status
+        return None
+
+    @guarded
     def status_of(self, audio_hash: str, key: str) -> str | None:
         """The status of the newest record of this audio content with this settings key, or None."""
         with self._read() as conn:

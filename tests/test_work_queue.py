@@ -246,6 +246,23 @@ def test_ingest_queue_counts_files_the_history_holds_as_skipped(queue_service, s
     assert "4 queued, 0 skipped" in out, out
 
 
+def test_the_historys_purge_takes_finished_jobs_of_that_age(pg_url: str) -> None:
+    queue = WorkQueue(pg_url)
+    ids = {n: queue.enqueue(source=f"{n}.wav", audio_hash=n, spec=JobSpec(), path=f"/calls/{n}.wav").job.id
+           for n in ("old-done", "old-failed", "new-done", "old-queued")}  # fmt: skip
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for n, state, age in [("old-done", "done", 40), ("old-failed", "failed", 40), ("new-done", "done", 1)]:
+            conn.execute("UPDATE queue_jobs SET state = %s, finished_at = now() - make_interval(days => %s)"
+                         " WHERE id = %s", (state, age, ids[n]))  # fmt: skip
+        old = "UPDATE queue_jobs SET created_at = now() - interval '40 days' WHERE id = %s"
+        conn.execute(old, (ids["old-queued"],))
+    with open_store(pg_url) as store:  # what --keep-days 30 at start-up, `history purge` and the page call
+        assert store.purge(30) == 0  # no records that old: the count is of records, as before
+    left = rows(pg_url, "SELECT source, state FROM queue_jobs ORDER BY id")
+    assert left == [("new-done.wav", "done"), ("old-queued.wav", "queued")]  # work still to do is never purged
+    queue.close()
+
+
 def test_the_queue_tables_are_made_once_by_racing_processes(pg_url: str) -> None:
     errors: list[BaseException] = []
     start = threading.Barrier(4)

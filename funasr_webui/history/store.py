@@ -20,7 +20,7 @@ from ..helpers import printable
 from ..qa.matcher import Checker
 from ..qa.rules import Hit, Located, Rule
 from ..transcript import Transcript
-from . import audio_copies, export, jobs, maintenance, qa, records, schema, schema_pg, search, search_pg
+from . import audio_copies, export, jobs, maintenance, qa, records, schema, schema_pg, search, search_pg, work_queue
 from .connection import DB_ERRORS, Connections, HistoryError, guarded, read, write
 from .hashing import hotword_list, key_of
 from .heartbeat import Heartbeat
@@ -634,7 +634,8 @@ class HistoryStore:
 
     @guarded
     def purge(self, older_than_days: float) -> int:
-        """Delete records created more than ``older_than_days`` days ago; returns how many."""
+        """Delete records created more than ``older_than_days`` days ago (on PostgreSQL, the work queue's jobs
+        that ended as long ago too); returns how many records."""
         if older_than_days < 0:
             raise ValueError("older_than_days must be >= 0")
         cutoff = ts(utc_now() - timedelta(days=older_than_days))
@@ -643,8 +644,13 @@ class HistoryStore:
             with self._read() as conn:
                 ids = records.ids_before(conn, cutoff)
             if not ids:
-                return total
+                break
             total += self.delete(ids)
+        if self.postgres:
+            jobs_gone = work_queue.purge_finished(self._conn(), older_than_days)
+            if jobs_gone:
+                log.info("purged %d finished work-queue jobs older than %g days", jobs_gone, older_than_days)
+        return total
 
     @guarded
     def backup(self, target: str | os.PathLike[str]) -> Path:

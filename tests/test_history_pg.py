@@ -149,6 +149,26 @@ def test_another_machines_job_is_interrupted_once_its_lease_runs_out(pg_url: str
         s.add(make(), source="mine.wav", audio_hash="m", job=mine)
 
 
+def test_a_forked_child_renews_the_lease_of_its_own_jobs(pg_url: str, monkeypatch) -> None:
+    from funasr_webui.history import heartbeat
+
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_S", 0.2)  # a beat every 0.2 s instead of 10 s
+    with open_store(pg_url) as s:
+        pid = os.fork()
+        if pid == 0:  # the child starts a job of its own and runs with it for a while
+            code = 1
+            try:
+                job = s.start_job(source="child.wav", audio_hash="c", settings_key="k")
+                time.sleep(1.5)
+                age = s._conn().execute("SELECT now() - heartbeat_at FROM jobs WHERE id = ?", (job,)).fetchone()[0]
+                code = 0 if age < timedelta(seconds=0.8) else 3  # renewed by the child's own heartbeat
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child's job was not renewed"
+        assert s._heartbeat._thread.is_alive()  # the parent's heartbeat beats on
+
+
 def _start_app(url: str, log: Path) -> tuple[subprocess.Popen, str]:
     """`python app.py --db postgresql://...` as an operator starts it on a second machine."""
     port = free_port()

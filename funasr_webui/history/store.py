@@ -180,26 +180,24 @@ class HistoryStore:
         ``(transcript, source, audio_hash, created_at, name)``; created_at None is now, and one earlier than the
         newest record's is raised to it (created_at never decreases with id).
         """
-        prepared = [(item, grams(printable(item[0].text))) for item in items]  # CPU work outside the lock
-        ids = []
+        rows = [  # CPU work outside the lock
+            {
+                "status": "done",
+                "source": item[1],
+                "audio_hash": item[2],
+                "key": key_of(item[0]),
+                "t": item[0],
+                "gram_text": grams(printable(item[0].text)),
+                "created_at": item[3] if len(item) > 3 else None,
+                "name": item[4] if len(item) > 4 else "",
+            }
+            for item in items
+        ]
         with self._write() as conn:
             floor = records.created_floor(conn)
-            for item, gram_text in prepared:
-                t, source, ahash = item[0], item[1], item[2]
-                rid = records.insert(
-                    conn,
-                    floor,
-                    status="done",
-                    source=source,
-                    audio_hash=ahash,
-                    key=key_of(t),
-                    t=t,
-                    gram_text=gram_text,
-                    created_at=item[3] if len(item) > 3 else None,
-                    name=item[4] if len(item) > 4 else "",
-                )
-                ids.append(rid)
-        return ids
+            if self.postgres:  # COPY: rows as insert writes them
+                return records.insert_many_pg(conn, floor, rows)
+            return [records.insert(conn, floor, **row) for row in rows]
 
     @guarded
     def add_failure(

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,24 +100,98 @@ class SpeechDetector:
 
     def segments(self, audio: np.ndarray, between: Callable[[], None] | None = None) -> list[tuple[float, float]]:
         """Speech spans in seconds, in order. `between` runs after each minute (it raises to stop early)."""
+        return list(self.spans(audio, between))
+
+    def spans(self, audio: np.ndarray, between: Callable[[], None] | None = None) -> Iterator[tuple[float, float]]:
+        """segments(), each span as soon as the minute it ends in has been read."""
         if audio.size < SAMPLE_RATE // 100:  # under 10 ms: nothing a VAD frame can judge
-            return []
+            return
         # Streamed a minute at a time: the whole-file call builds features for all of it at once
         # (~570 MB for an hour), the streaming state stays the same size however long the audio is.
         cache: dict = {}
-        spans, start = [], None
+        start = None
         for i in range(0, audio.size, VAD_CHUNK):
             for b, e in self.stream(audio[i : i + VAD_CHUNK], cache, is_final=i + VAD_CHUNK >= audio.size):
                 start = b if b is not None else start
                 if e is not None and start is not None and e > start:
-                    spans.append((start, e))
+                    yield (start, e)
                     start = None
             if between is not None:
                 between()
-        return spans
+
+    def feed(self, audio: np.ndarray) -> SpeechFeed:
+        """spans() run on a thread: the caller decodes the first sentences while the rest is read."""
+        return SpeechFeed(self, audio)
 
     def stream(self, chunk: np.ndarray, cache: dict, is_final: bool) -> list[tuple[float | None, float | None]]:
         """Feed one chunk of a live stream (state kept in `cache`, one per stream). Returns the events it
         completes: (start, None) when speech begins, (None, end) when it ends, (start, end) for both, seconds."""
         events = self.backend.events(chunk, cache, is_final)
         return [(None if b < 0 else b / 1000.0, None if e < 0 else e / 1000.0) for b, e in events]
+
+
+class _Stopped(Exception):
+    pass
+
+
+class SpeechFeed:
+    """A SpeechDetector reading one audio on its own thread, a minute at a time; the caller waits for the
+    sentences it needs. On 2 cores FSMN-VAD (~1 s per 3 minutes) then runs beside CTranslate2's decoding of
+    the sentences already found instead of before it. A context manager: leaving it stops the thread."""
+
+    def __init__(self, detector: SpeechDetector, audio: np.ndarray) -> None:
+        self.spans: list[tuple[float, float]] = []  # found so far, in order (appended by the thread only)
+        self.done = False  # the thread has ended: the audio read to its end, or an error
+        self._read_all = False
+        self._minutes = -(-audio.size // VAD_CHUNK)  # ceil
+        self._read = 0
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, args=(detector, audio), name="vad-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self, detector: SpeechDetector, audio: np.ndarray) -> None:
+        try:
+            for span in detector.spans(audio, self._minute_read):
+                with self._changed:
+                    self.spans.append(span)
+                    self._changed.notify_all()
+            self._read_all = True
+        except _Stopped:
+            pass
+        except BaseException as e:  # handed to the caller's next wait()
+            self._error = e
+        finally:
+            with self._changed:
+                self.done = True
+                self._changed.notify_all()
+
+    def _minute_read(self) -> None:
+        self._read += 1
+        if self._stop.is_set():
+            raise _Stopped()
+
+    @property
+    def fraction(self) -> float:
+        """How much of the audio has been read (for progress)."""
+        return 1.0 if self._read_all else min(self._read / max(1, self._minutes), 0.99)
+
+    def wait(
+        self, enough: Callable[[list[tuple[float, float]]], bool], between: Callable[[], None]
+    ) -> list[tuple[float, float]]:
+        """The spans found so far once `enough(spans)` holds or the whole audio is read; `between` runs every
+        half second meanwhile (it raises to give up)."""
+        with self._changed:
+            while not (self.done or enough(self.spans)):
+                self._changed.wait(0.5)
+                between()
+            if self._error is not None:
+                raise self._error
+            return list(self.spans)
+
+    def __enter__(self) -> SpeechFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()

@@ -6,6 +6,7 @@ import functools
 import itertools
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from .audio import SAMPLE_RATE
 from .engine import EngineResult, TranscribeOptions
 from .metrics import strip_punctuation
 from .transcript import Segment, Word
-from .vad import SpeechDetector
+from .vad import SpeechDetector, SpeechFeed
 
 # Whisper writes Chinese in traditional characters about as often as simplified; a simplified prompt steers it.
 ZH_PROMPT = "以下是普通话的句子。"
@@ -44,6 +45,10 @@ _CUT_AFTER = re.compile(r"[。！？，、；,.!?;]\s*$")
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 # A decode longer than this many tokens per second of speech (plus a margin) is looping, not transcribing.
+# CTranslate2's CPU encoder costs less per window in small batches (the short-sentence file's 36 windows: 2.9 s
+# two at a time against 4.1 s eight at a time), its decoder less in big ones: windows are encoded this many at a
+# time and decoded in batches of `batch_size`.
+CPU_ENCODE_BATCH = 2
 MAX_TOKENS_PER_S = 10
 MAX_TOKENS_MARGIN = 12
 _LOOP = re.compile(r"(\S.{6,}?)\1")  # the same 7+ characters twice in a row
@@ -98,8 +103,32 @@ class DecodeStats:
     alone: int  # sentences decoded again on their own (text not kept apart from a neighbour's, or empty)
 
 
-def pack_sentences(clips: list[np.ndarray], pack_s: float | None = None, gap_s: float | None = None) -> list[Window]:
-    """Neighbouring sentences in windows of at most `pack_s` seconds (gaps included); a longer one alone."""
+@dataclass
+class Round:
+    """Windows ready to decode, and how much of the audio the VAD had read when they were (1.0: all of it, and
+    these are the last)."""
+
+    windows: list[Window]
+    read: float
+
+    @property
+    def last(self) -> bool:
+        return self.read >= 1.0
+
+
+def _clip(audio: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    return audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
+
+
+def _speech_s(spans: list[tuple[float, float]]) -> float:
+    return sum(int(e * SAMPLE_RATE) - int(b * SAMPLE_RATE) for b, e in spans) / SAMPLE_RATE
+
+
+def pack_sentences(
+    clips: list[np.ndarray], pack_s: float | None = None, gap_s: float | None = None, first: int = 0
+) -> list[Window]:
+    """Neighbouring sentences in windows of at most `pack_s` seconds (gaps included); a longer one alone.
+    `first`: the index of clips[0] among the file's sentences."""
     pack = int((pack_s or PACK_S) * SAMPLE_RATE)
     gap = np.zeros(int((GAP_S if gap_s is None else gap_s) * SAMPLE_RATE), np.float32)
     windows: list[Window] = []
@@ -112,12 +141,12 @@ def pack_sentences(clips: list[np.ndarray], pack_s: float | None = None, gap_s: 
                 parts.append(gap)
                 at += gap.size
             offsets.append(at / SAMPLE_RATE)
-            parts.append(clips[i])
-            at += clips[i].size
+            parts.append(clips[i - first])
+            at += clips[i - first].size
         windows.append(Window(list(current), offsets, np.concatenate(parts), gap.size / SAMPLE_RATE))
 
     size = 0
-    for i, clip in enumerate(clips):
+    for i, clip in enumerate(clips, start=first):
         if current and size + gap.size + clip.size > pack:
             close()
             current, size = [], 0
@@ -177,14 +206,20 @@ class WhisperEngine:
         }
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
-        spans = self.vad.segments(audio, options.checkpoint)
-        if not spans:
-            return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
-        clips = [audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in spans]
-        language = options.language or self.detect_language(clips)
-        windows = self.windows(clips)
-        min_window = MIN_WINDOW_S if len(clips) <= self.batch_size else DENSE_MIN_WINDOW_S
-        slots = self.decode_windows(windows, language, options, clips, min_window)
+        with self.vad.feed(audio) as feed:
+            # The first sentences tell whether the file is dense (more sentences than a batch) and its language;
+            # decoding starts on them while the VAD reads on.
+            first = feed.wait(lambda spans: len(spans) > self.batch_size, options.checkpoint)
+            if not first:
+                return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
+            language = options.language or self.detect_language(
+                [_clip(audio, s) for s in feed.wait(lambda spans: _speech_s(spans) >= MIN_WINDOW_S, options.checkpoint)]
+            )
+            dense = len(first) > self.batch_size
+            clips: list[np.ndarray] = []
+            rounds = self.packed_rounds(feed, audio, clips, options) if dense else self.lone_round(first, audio, clips)
+            slots = self.decode_windows(rounds, language, options, clips, DENSE_MIN_WINDOW_S if dense else MIN_WINDOW_S)
+            spans = feed.spans
         segments = []
         for (start, end), slot in zip(spans, slots, strict=True):
             if slot.text:
@@ -204,41 +239,79 @@ class WhisperEngine:
             return [Window([i], [0.0], clip) for i, clip in enumerate(clips)]
         return pack_sentences(clips)
 
+    def lone_round(
+        self, spans: list[tuple[float, float]], audio: np.ndarray, clips: list[np.ndarray]
+    ) -> Iterator[Round]:
+        """A file of no more sentences than a batch (the VAD has read it all): its windows, one round."""
+        clips.extend(_clip(audio, s) for s in spans)
+        yield Round(self.windows(clips), 1.0)
+
+    def packed_rounds(
+        self, feed: SpeechFeed, audio: np.ndarray, clips: list[np.ndarray], options: TranscribeOptions
+    ) -> Iterator[Round]:
+        """Windows as the VAD finds their sentences, each sentence's audio added to `clips`. A window is
+        yielded once the sentence after it is known: packing is greedy, so it is the window that packing the
+        whole file would make."""
+        taken = 0  # sentences in windows yielded
+        while True:
+            spans = feed.wait(lambda found: len(found) > len(clips), options.checkpoint)
+            clips.extend(_clip(audio, s) for s in spans[len(clips) :])
+            windows = pack_sentences(clips[taken:], first=taken)
+            last = feed.done and len(spans) == len(clips)
+            if not last:
+                windows = windows[:-1]  # its next sentence may still join it
+            taken += sum(len(w.sentences) for w in windows)
+            yield Round(windows, 1.0 if last else min(feed.fraction, 0.99))
+            if last:
+                return
+
     def decode_windows(
         self,
-        windows: list[Window],
+        rounds: Iterable[Round],
         language: str,
         options: TranscribeOptions,
         clips: list[np.ndarray],
         min_window: float = MIN_WINDOW_S,
     ) -> list[SlotText]:
-        """The text of every sentence of `windows` (indexed as `clips`). Windows of similar length share a batch,
-        since a batch is encoded in one window as long as its longest. A sentence whose text Whisper did not
-        keep apart from its neighbour's (one timestamped segment across the pause), or left empty, is decoded
-        again on its own."""
+        """The text of every sentence (indexed as `clips`, which holds every sentence once the last round is
+        in). Windows of similar length share a batch, since a batch is encoded in one window as long as its
+        longest: until the last round only full batches are decoded, the rest wait for more windows. A sentence
+        whose text Whisper did not keep apart from its neighbour's (one timestamped segment across the pause),
+        or left empty, is decoded again on its own."""
         decoder = WindowDecoder(self, language, options.hotwords, self.beam_size, options.word_timestamps, min_window)
-        out: list[SlotText | None] = [None] * len(clips)
-        done, total = 0.0, sum(w.audio.size for w in windows)
+        out: dict[int, SlotText] = {}
         again: list[int] = []
         # a streamed response wants its first sentences first: windows one at a time, in time order
         streamed = options.partial_text is not None
-        for group in [[w] for w in windows] if streamed else self.batches(windows):
-            for window, texts in zip(group, decoder.decode(group), strict=True):
-                for i, slot in zip(window.sentences, texts, strict=True):
-                    if slot is None or (not slot.text and len(window.sentences) > 1):
-                        again.append(i)
-                    else:
-                        out[i] = slot
-                done += window.audio.size
-            options.checkpoint(done / total)
-            if streamed:  # the sentences final so far from the start (one to decode again stops it there)
-                ready = [s.text for s in itertools.takewhile(lambda s: s is not None, out) if s.text]
-                options.text_so_far(joined(with_pauses(ready, language), language))
-        self.last_stats = DecodeStats(len(windows), decoder.retried, len(again))
+        pending: list[Window] = []
+        count, decoded, seen, shown = 0, 0, 0, 0.0
+        for round_ in rounds:
+            pending += round_.windows
+            count += len(round_.windows)
+            seen += sum(w.audio.size for w in round_.windows)
+            groups = [[w] for w in pending] if streamed else self.batches(pending)
+            if not (round_.last or streamed):
+                groups = [g for g in groups if len(g) == self.batch_size]
+            for group in groups:
+                for window, texts in zip(group, decoder.decode(group), strict=True):
+                    for i, slot in zip(window.sentences, texts, strict=True):
+                        if slot is None or (not slot.text and len(window.sentences) > 1):
+                            again.append(i)
+                        else:
+                            out[i] = slot
+                    decoded += window.audio.size
+                pending = [w for w in pending if all(w is not g for g in group)]
+                # of the audio read so far, the share decoded
+                shown = max(shown, round_.read * decoded / seen)
+                options.checkpoint(shown)
+                if streamed:  # the sentences final so far from the start (one to decode again stops it there)
+                    ready = [out[i].text for i in itertools.takewhile(lambda i: i in out, range(len(clips)))]
+                    options.text_so_far(joined(with_pauses([t for t in ready if t], language), language))
+        self.last_stats = DecodeStats(count, decoder.retried, len(again))
         for group in self.batches([Window([i], [0.0], clips[i]) for i in again]):
             for window, texts in zip(group, decoder.decode(group), strict=True):
                 out[window.sentences[0]] = texts[0] or SlotText("")
-        return [slot or SlotText("") for slot in out]
+        return [out.get(i) or SlotText("") for i in range(len(clips))]
 
     def batches(self, windows: list[Window]) -> list[list[Window]]:
         """Batches of similar length, the windows of one sentence apart from the packed ones."""
@@ -275,7 +348,7 @@ class WhisperEngine:
             if size >= MIN_WINDOW_S * SAMPLE_RATE:
                 break
         speech = np.concatenate(take)[: int((WINDOW_S - PAD_S) * SAMPLE_RATE)]
-        encoded = self.model.encode(self.features([speech]))
+        encoded = self.encode(self.features([speech]))
         return self.model.model.detect_language(encoded)[0][0][0][2:-2]  # "<|zh|>" -> "zh"
 
     def decode(self, clips: list[np.ndarray], language: str, hotwords: list[str], beam_size: int) -> list[str]:
@@ -296,6 +369,16 @@ class WhisperEngine:
         frames = samples // self.model.feature_extractor.hop_length
         padded = [np.pad(c[:samples], (0, samples - min(samples, c.size))) for c in clips]
         return np.stack([self.model.feature_extractor(p)[:, :frames] for p in padded])
+
+    def encode(self, features: np.ndarray):
+        """The encoder's output for a batch of features, as one StorageView (see CPU_ENCODE_BATCH)."""
+        step = CPU_ENCODE_BATCH if self.device == "cpu" else len(features)
+        if len(features) <= step:
+            return self.model.encode(features)
+        import ctranslate2
+
+        parts = [np.array(self.model.encode(features[g : g + step])) for g in range(0, len(features), step)]
+        return ctranslate2.StorageView.from_array(np.concatenate(parts))
 
     @staticmethod
     def tidy(text: str, language: str) -> str:
@@ -374,7 +457,7 @@ class WindowDecoder:
         prompt = self.prompts[slots > 1]
         stamps = 3 * slots if slots > 1 else 0  # a segment's two timestamps, and a spare
         limit = min(model.max_length, len(prompt) + MAX_TOKENS_MARGIN + int(MAX_TOKENS_PER_S * longest) + stamps)
-        encoded = model.encode(self.engine.features([w.audio for w in windows], window_s, self.min_window))
+        encoded = self.engine.encode(self.engine.features([w.audio for w in windows], window_s, self.min_window))
         results = model.model.generate(
             encoded,
             [prompt] * len(windows),

@@ -64,6 +64,48 @@ def test_a_stream_that_starts_with_less_than_a_frame(detectors) -> None:
     assert onnx.segments(np.zeros(16000, np.float32)) == []
 
 
+def test_spans_come_as_each_minute_is_read(detectors, shared_audio: Path) -> None:
+    onnx, _torch = detectors
+    long = decode_audio(shared_audio / "tts" / "dev_long.wav")
+    audio = np.concatenate([long] * 5)  # 3 minutes
+    minutes: list[int] = []
+    first = next(onnx.spans(audio, lambda: minutes.append(1)))
+    assert minutes == [] and first == onnx.segments(audio)[0]  # before the second minute was read
+
+
+def test_a_feed_gives_the_same_spans_and_stops_when_left(detectors, shared_audio: Path) -> None:
+    onnx, _torch = detectors
+    long = decode_audio(shared_audio / "tts" / "dev_long.wav")
+    audio = np.concatenate([long] * 5)
+    with onnx.feed(audio) as feed:
+        early = feed.wait(lambda spans: len(spans) >= 1, lambda: None)
+        assert early and early == onnx.segments(audio)[: len(early)]
+        assert feed.wait(lambda spans: False, lambda: None) == onnx.segments(audio) and feed.fraction == 1.0
+    with onnx.feed(np.concatenate([audio] * 4)) as feed:  # 12 minutes, left after its first sentence
+        feed.wait(lambda spans: len(spans) >= 1, lambda: None)
+    feed._thread.join(timeout=30)
+    assert not feed._thread.is_alive() and feed.fraction < 1.0
+
+
+def test_a_feed_hands_its_error_and_the_callers_to_the_caller(detectors) -> None:
+    onnx, _torch = detectors
+
+    class Broken(SpeechDetector):
+        def stream(self, chunk, cache, is_final):
+            raise RuntimeError("model file unreadable")
+
+    broken = Broken.__new__(Broken)
+    broken.__dict__.update(onnx.__dict__)
+    with broken.feed(np.zeros(16000 * 70, np.float32)) as feed, pytest.raises(RuntimeError, match="unreadable"):
+        feed.wait(lambda spans: False, lambda: None)
+
+    def give_up() -> None:
+        raise TimeoutError("the client hung up")
+
+    with onnx.feed(np.zeros(16000 * 600, np.float32)) as feed, pytest.raises(TimeoutError):
+        feed.wait(lambda spans: False, give_up)  # `between` runs while it waits, and may stop it
+
+
 def test_funasr_onnx_offline_call_still_trips_on_numpy_2() -> None:
     """Why the streaming class is used: `Fsmn_vad.__call__` passes its `feats_len` array to range(). When this
     starts passing, funasr-onnx fixed it and the offline class could be used as well."""

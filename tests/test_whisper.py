@@ -83,6 +83,40 @@ def test_a_file_of_many_sentences_uses_the_dense_least_window(whisper_pipeline, 
     assert len(t.segments) == engine.batch_size + 1 and min(windows) == DENSE_MIN_WINDOW_S * 100 < 1000, windows
 
 
+def test_a_dense_file_is_decoded_while_the_vad_reads_on(whisper_pipeline, shared_audio, monkeypatch) -> None:
+    """The first full batch of windows is decoded before the VAD reads the second minute (it waits for that
+    decode here, so the order is proven, not timed), and the sentences are the VAD's all the same."""
+    import threading
+
+    from funasr_webui import whisper
+    from funasr_webui.audio import decode_audio
+    from funasr_webui.vad import VAD_CHUNK
+
+    engine = whisper_pipeline.engine
+    clip = decode_audio(shared_audio / "tts" / "d03.wav")  # 2.2 s, one VAD sentence
+    audio = np.concatenate([clip, np.zeros(8000, np.float32)] * 30)  # 81 s, 30 sentences
+    spans = engine.vad.segments(audio)
+    decoded = threading.Event()
+    order: list[str] = []
+    stream, decode = engine.vad.stream, whisper.WindowDecoder.decode
+
+    def slow_stream(chunk, cache, is_final):
+        if cache.get("minutes"):  # the second minute waits for a decode (or gives up after 60 s)
+            order.append("decoded first" if decoded.wait(60) else "read first")
+        cache["minutes"] = 1
+        return stream(chunk, cache, is_final)
+
+    def noting_decode(self, windows):
+        decoded.set()
+        return decode(self, windows)
+
+    monkeypatch.setattr(engine.vad, "stream", slow_stream)
+    monkeypatch.setattr(whisper.WindowDecoder, "decode", noting_decode)
+    t = engine.transcribe(audio, TranscribeOptions(language="zh"))
+    assert audio.size > VAD_CHUNK and order == ["decoded first"]
+    assert [(s.start, s.end) for s in t.segments] == [(round(a, 3), round(b, 3)) for a, b in spans]
+
+
 def test_live_decoding_leaves_the_shared_model_as_it_was(whisper_pipeline, shared_audio: Path) -> None:
     # faster-whisper's chunk_length option rewrites the shared feature extractor; a live decode must not
     from funasr_webui.audio import decode_audio

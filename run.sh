@@ -59,6 +59,15 @@ install_test_tools() {
             echo "note: PostgreSQL is missing (sudo apt-get install postgresql); PostgreSQL tests will be skipped (under CI=true: fail)"
         fi
     fi
+    # The scale-out tests run Debian's nginx, unprivileged, in front of two replicas (deploy/nginx-funasr.conf).
+    if [[ ! -x /usr/sbin/nginx ]] && ! command -v nginx >/dev/null; then
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+            echo "==> installing Debian's nginx"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+        else
+            echo "note: nginx is missing (sudo apt-get install nginx); the nginx tests will be skipped (under CI=true: fail)"
+        fi
+    fi
 }
 
 cmd=${1:-}

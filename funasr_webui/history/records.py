@@ -38,8 +38,13 @@ def created_floor(conn: Any) -> list[str]:
     return [row[0] if row else ""]
 
 
-def insert(
-    conn: Any,
+RECORD_COLUMNS = (
+    "created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf, engine, model, device, language,"
+    " hotwords, itn, error, error_code, name"
+)
+
+
+def _record_values(
     floor: list[str],
     *,
     status: str,
@@ -47,54 +52,85 @@ def insert(
     audio_hash: str,
     key: str,
     t: Transcript,
-    gram_text: str,
     name: str = "",
     error: str = "",
     error_code: str | None = None,
     created_at: datetime | None = None,
-) -> int:
-    """Write one record and its body inside the caller's transaction; returns its id. ``name``: what the user calls
-    the audio ('' = only its source names it)."""
+) -> tuple:
+    """A records row (RECORD_COLUMNS) as it is stored; raises ``floor`` to its time."""
     # Clamp the time so created_at never decreases with id (date ranges become id ranges).
     created = max(ts(created_at or utc_now()), floor[0])
     floor[0] = created
-    cur = conn.execute(
-        "INSERT INTO records (created_at, status, source, audio_hash, settings_key, duration, elapsed, rtf,"
-        " engine, model, device, language, hotwords, itn, error, error_code, name)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-        (
-            created,
-            status,
-            printable(source)[:MAX_SOURCE_CHARS],
-            audio_hash,
-            key,
-            float(t.duration),
-            float(t.elapsed),
-            round(t.rtf, 4),
-            printable(t.engine),
-            printable(t.model),
-            printable(t.device),
-            printable(t.language),
-            json.dumps(hotword_list(t.hotwords), ensure_ascii=False),
-            int(bool(t.itn)),
-            printable(error)[:MAX_ERROR_CHARS],
-            printable(error_code) if error_code else None,  # a code from our own code: short, never user text
-            printable(name)[:MAX_SOURCE_CHARS],
-        ),
+    return (
+        created,
+        status,
+        printable(source)[:MAX_SOURCE_CHARS],
+        audio_hash,
+        key,
+        float(t.duration),
+        float(t.elapsed),
+        round(t.rtf, 4),
+        printable(t.engine),
+        printable(t.model),
+        printable(t.device),
+        printable(t.language),
+        json.dumps(hotword_list(t.hotwords), ensure_ascii=False),
+        int(bool(t.itn)),
+        printable(error)[:MAX_ERROR_CHARS],
+        printable(error_code) if error_code else None,  # a code from our own code: short, never user text
+        printable(name)[:MAX_SOURCE_CHARS],
     )
-    rid = int(cur.fetchone()[0])
+
+
+def _body_values(rid: int, t: Transcript, gram_text: str) -> tuple:
     segments = json.dumps(
         [replace(s, text=printable(s.text)).to_stored() for s in t.segments],
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    conn.execute(
-        "INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?,?,?,?,?)",
-        (rid, printable(t.text), printable(t.raw_text), segments, gram_text),
-    )
-    names = [(rid, label, printable(name)) for label, name in t.speaker_names.items() if name]
-    conn.executemany("INSERT INTO speakers (record_id, label, name) VALUES (?,?,?)", names)
+    return (rid, printable(t.text), printable(t.raw_text), segments, gram_text)
+
+
+def _speaker_values(rid: int, t: Transcript) -> list[tuple]:
+    return [(rid, label, printable(name)) for label, name in t.speaker_names.items() if name]
+
+
+def insert(conn: Any, floor: list[str], *, t: Transcript, gram_text: str, **fields: Any) -> int:
+    """Write one record and its body inside the caller's transaction; returns its id. ``fields``: those of
+    ``_record_values`` (``name``: what the user calls the audio, '' = only its source names it)."""
+    values = _record_values(floor, t=t, **fields)
+    marks = ",".join("?" * len(values))
+    cur = conn.execute(f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({marks}) RETURNING id", values)
+    rid = int(cur.fetchone()[0])
+    conn.execute("INSERT INTO bodies (id, text, raw_text, segments, grams) VALUES (?,?,?,?,?)",
+                 _body_values(rid, t, gram_text))  # fmt: skip
+    conn.executemany("INSERT INTO speakers (record_id, label, name) VALUES (?,?,?)", _speaker_values(rid, t))
     return rid
+
+
+def insert_many_pg(conn: Any, floor: list[str], items: list[dict[str, Any]]) -> list[int]:
+    """PostgreSQL's bulk path for ``insert`` (each item: its keyword arguments): the ids taken from the records'
+    identity in one statement, then every table filled by COPY, rows exactly as ``insert`` writes them. Inside
+    the caller's write transaction, whose lock keeps the ids in created_at order."""
+    if not items:
+        return []
+    ids = sorted(
+        int(r[0])
+        for r in conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('records', 'id')) FROM generate_series(1, ?)", (len(items),)
+        )
+    )
+    rows, bodies, speakers = [], [], []
+    for rid, item in zip(ids, items, strict=True):
+        fields = dict(item)
+        t, gram_text = fields.pop("t"), fields.pop("gram_text")
+        rows.append((rid, *_record_values(floor, t=t, **fields)))
+        bodies.append(_body_values(rid, t, gram_text))
+        speakers.extend(_speaker_values(rid, t))
+    conn.copy(f"records (id, {RECORD_COLUMNS})", rows)
+    conn.copy("bodies (id, text, raw_text, segments, grams)", bodies)
+    conn.copy("speakers (record_id, label, name)", speakers)
+    return ids
 
 
 def set_speaker_names(conn: Any, record_id: int, names: dict[str, str]) -> None:
@@ -201,6 +237,16 @@ def newest_done(conn: Any, audio_hash: str, key: str) -> int | None:
         (audio_hash, key),
     ).fetchone()
     return row[0] if row else None
+
+
+def results_of(conn: Any, audio_hash: str) -> list[tuple[str, str, str, str]]:
+    """(status, engine, model, settings_key) of every finished record of this audio content, newest first."""
+    rows = conn.execute(
+        "SELECT status, engine, model, settings_key FROM records WHERE audio_hash = ?"
+        " AND status IN ('done', 'failed') ORDER BY id DESC",
+        (audio_hash,),
+    ).fetchall()
+    return [tuple(r) for r in rows]
 
 
 def newest_status(conn: Any, audio_hash: str, key: str) -> str | None:

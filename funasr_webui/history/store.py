@@ -20,7 +20,7 @@ from ..helpers import printable
 from ..qa.matcher import Checker
 from ..qa.rules import Hit, Located, Rule
 from ..transcript import Transcript
-from . import audio_copies, export, jobs, maintenance, qa, records, schema, schema_pg, search, search_pg
+from . import audio_copies, export, jobs, maintenance, qa, records, schema, schema_pg, search, search_pg, work_queue
 from .connection import DB_ERRORS, Connections, HistoryError, guarded, read, write
 from .hashing import hotword_list, key_of
 from .heartbeat import Heartbeat
@@ -180,26 +180,24 @@ class HistoryStore:
         ``(transcript, source, audio_hash, created_at, name)``; created_at None is now, and one earlier than the
         newest record's is raised to it (created_at never decreases with id).
         """
-        prepared = [(item, grams(printable(item[0].text))) for item in items]  # CPU work outside the lock
-        ids = []
+        rows = [  # CPU work outside the lock
+            {
+                "status": "done",
+                "source": item[1],
+                "audio_hash": item[2],
+                "key": key_of(item[0]),
+                "t": item[0],
+                "gram_text": grams(printable(item[0].text)),
+                "created_at": item[3] if len(item) > 3 else None,
+                "name": item[4] if len(item) > 4 else "",
+            }
+            for item in items
+        ]
         with self._write() as conn:
             floor = records.created_floor(conn)
-            for item, gram_text in prepared:
-                t, source, ahash = item[0], item[1], item[2]
-                rid = records.insert(
-                    conn,
-                    floor,
-                    status="done",
-                    source=source,
-                    audio_hash=ahash,
-                    key=key_of(t),
-                    t=t,
-                    gram_text=gram_text,
-                    created_at=item[3] if len(item) > 3 else None,
-                    name=item[4] if len(item) > 4 else "",
-                )
-                ids.append(rid)
-        return ids
+            if self.postgres:  # COPY: rows as insert writes them
+                return records.insert_many_pg(conn, floor, rows)
+            return [records.insert(conn, floor, **row) for row in rows]
 
     @guarded
     def add_failure(
@@ -351,6 +349,18 @@ class HistoryStore:
         with self._read() as conn:
             rid = records.newest_done(conn, audio_hash, key)
             return records.fetch(conn, [rid], self.audio_dir)[0] if rid is not None else None
+
+    @guarded
+    def status_by_options(self, audio_hash: str, key_for: Callable[[str, str], str], engine: str = "") -> str | None:
+        """The status of the newest finished record of this audio whose settings key is ``key_for(engine, model)``
+        of its own engine and model (with ``engine``: only records of that engine); None when there is none. For
+        callers that know the options but not which model will run them (``ingest --queue`` loads none)."""
+        with self._read() as conn:
+            found = records.results_of(conn, audio_hash)
+        for status, rec_engine, model, key in found:
+            if (not engine or rec_engine == engine) and key == key_for(rec_engine, model):
+                return status
+        return None
 
     @guarded
     def status_of(self, audio_hash: str, key: str) -> str | None:
@@ -622,7 +632,8 @@ class HistoryStore:
 
     @guarded
     def purge(self, older_than_days: float) -> int:
-        """Delete records created more than ``older_than_days`` days ago; returns how many."""
+        """Delete records created more than ``older_than_days`` days ago (on PostgreSQL, the work queue's jobs
+        that ended as long ago too); returns how many records."""
         if older_than_days < 0:
             raise ValueError("older_than_days must be >= 0")
         cutoff = ts(utc_now() - timedelta(days=older_than_days))
@@ -631,8 +642,13 @@ class HistoryStore:
             with self._read() as conn:
                 ids = records.ids_before(conn, cutoff)
             if not ids:
-                return total
+                break
             total += self.delete(ids)
+        if self.postgres:
+            jobs_gone = work_queue.purge_finished(self._conn(), older_than_days)
+            if jobs_gone:
+                log.info("purged %d finished work-queue jobs older than %g days", jobs_gone, older_than_days)
+        return total
 
     @guarded
     def backup(self, target: str | os.PathLike[str]) -> Path:

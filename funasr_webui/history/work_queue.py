@@ -429,6 +429,20 @@ class WorkQueue:
             conn.execute("UPDATE queue_workers SET current_job = NULL WHERE id = %s", (int(worker_id),))
 
 
+def purge_finished(conn: Any, older_than_days: float) -> int:
+    """Delete the jobs that ended more than ``older_than_days`` ago; how many. The history's purge calls it, so a
+    job goes when records of its age go (skipping a file done before needs its record, not its job: see
+    ingest_queue.past_status). ``conn``: the history store's connection (``?`` placeholders, autocommit); 0 where
+    the queue's tables were never made."""
+    if conn.execute("SELECT to_regclass('queue_jobs')").fetchone()[0] is None:
+        return 0
+    cur = conn.execute(
+        "DELETE FROM queue_jobs WHERE state IN ('done', 'failed') AND finished_at < now() - make_interval(secs => ?)",
+        (float(older_than_days) * 86400.0,),
+    )
+    return cur.rowcount
+
+
 def create_schema(conn: psycopg.Connection) -> None:
     """Create or bring up to date the queue's tables, once, however many processes start at the same moment."""
     with conn.transaction():

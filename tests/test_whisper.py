@@ -63,6 +63,20 @@ def test_a_batch_is_encoded_in_a_window_cut_to_its_longest_clip(whisper_pipeline
     assert engine.features(clips).shape == (2, 80, frames)  # longest + 3 s, at least 10 s, at most 30 s
 
 
+def test_windows_encoded_in_pieces_give_one_batchs_output(whisper_pipeline, shared_audio: Path) -> None:
+    """On CPU the encoder takes CPU_ENCODE_BATCH windows at a time (cheaper there); the decoder still gets
+    one output for the whole batch, the same as encoding it at once."""
+    from funasr_webui.audio import decode_audio
+    from funasr_webui.whisper import CPU_ENCODE_BATCH
+
+    engine = whisper_pipeline.engine
+    clip = decode_audio(shared_audio / "tts" / "d03.wav")
+    features = engine.features([clip[: clip.size * k // 5] for k in range(1, 6)])
+    assert len(features) > CPU_ENCODE_BATCH and engine.device == "cpu"
+    pieces, whole = np.array(engine.encode(features)), np.array(engine.model.encode(features))
+    assert pieces.shape == whole.shape and np.allclose(pieces, whole, atol=1e-3)
+
+
 def test_a_file_of_many_sentences_uses_the_dense_least_window(whisper_pipeline, shared_audio, monkeypatch) -> None:
     from funasr_webui.audio import decode_audio
     from funasr_webui.whisper import DENSE_MIN_WINDOW_S, MIN_WINDOW_S

@@ -143,9 +143,8 @@ class SpeechFeed:
     def __init__(self, detector: SpeechDetector, audio: np.ndarray) -> None:
         self.spans: list[tuple[float, float]] = []  # found so far, in order (appended by the thread only)
         self.done = False  # the thread has ended: the audio read to its end, or an error
-        self._read_all = False
-        self._minutes = -(-audio.size // VAD_CHUNK)  # ceil
-        self._read = 0
+        self.minutes = -(-audio.size // VAD_CHUNK)  # the pieces it reads (ceil)
+        self._found: list[int] = []  # how many spans were found once each minute was read
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._changed = threading.Condition()
@@ -158,7 +157,6 @@ class SpeechFeed:
                 with self._changed:
                     self.spans.append(span)
                     self._changed.notify_all()
-            self._read_all = True
         except _Stopped:
             pass
         except BaseException as e:  # handed to the caller's next wait()
@@ -169,14 +167,18 @@ class SpeechFeed:
                 self._changed.notify_all()
 
     def _minute_read(self) -> None:
-        self._read += 1
+        with self._changed:
+            self._found.append(len(self.spans))
+            self._changed.notify_all()
         if self._stop.is_set():
             raise _Stopped()
 
-    @property
-    def fraction(self) -> float:
-        """How much of the audio has been read (for progress)."""
-        return 1.0 if self._read_all else min(self._read / max(1, self._minutes), 0.99)
+    def after_minute(self, minute: int, between: Callable[[], None]) -> list[tuple[float, float]]:
+        """The spans found once `minute` minutes (1, 2, ...) were read, the same whenever it is asked, however
+        far the thread has read by then; all of them for the last minute. `between` as for wait()."""
+        last = minute >= self.minutes
+        spans = self.wait(lambda _spans: not last and len(self._found) >= minute, between)
+        return spans if last else spans[: self._found[minute - 1]]
 
     def wait(
         self, enough: Callable[[list[tuple[float, float]]], bool], between: Callable[[], None]

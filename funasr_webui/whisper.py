@@ -254,21 +254,20 @@ class WhisperEngine:
     def packed_rounds(
         self, feed: SpeechFeed, audio: np.ndarray, clips: list[np.ndarray], options: TranscribeOptions
     ) -> Iterator[Round]:
-        """Windows as the VAD finds their sentences, each sentence's audio added to `clips`. A window is
-        yielded once the sentence after it is known: packing is greedy, so it is the window that packing the
-        whole file would make."""
+        """Windows as the VAD finds their sentences, a round per minute it reads, each sentence's audio added to
+        `clips`. A window is yielded once the sentence after it is known: packing is greedy, so it is the window
+        that packing the whole file would make. A round holds what the VAD found in its minutes, however far it
+        has read by then, so the batches (and the text) do not depend on how busy the machine is."""
         taken = 0  # sentences in windows yielded
-        while True:
-            spans = feed.wait(lambda found: len(found) > len(clips), options.checkpoint)
+        for minute in range(1, feed.minutes + 1):
+            spans = feed.after_minute(minute, options.checkpoint)
             clips.extend(_clip(audio, s) for s in spans[len(clips) :])
             windows = pack_sentences(clips[taken:], first=taken)
-            last = feed.done and len(spans) == len(clips)
+            last = minute == feed.minutes
             if not last:
                 windows = windows[:-1]  # its next sentence may still join it
             taken += sum(len(w.sentences) for w in windows)
-            yield Round(windows, 1.0 if last else min(feed.fraction, 0.99))
-            if last:
-                return
+            yield Round(windows, 1.0 if last else minute / feed.minutes)
 
     def decode_windows(
         self,

@@ -76,15 +76,30 @@ def test_spans_come_as_each_minute_is_read(detectors, shared_audio: Path) -> Non
 def test_a_feed_gives_the_same_spans_and_stops_when_left(detectors, shared_audio: Path) -> None:
     onnx, _torch = detectors
     long = decode_audio(shared_audio / "tts" / "dev_long.wav")
-    audio = np.concatenate([long] * 5)
+    audio = np.concatenate([long] * 5)  # 3 minutes
+    whole = onnx.segments(audio)
     with onnx.feed(audio) as feed:
         early = feed.wait(lambda spans: len(spans) >= 1, lambda: None)
-        assert early and early == onnx.segments(audio)[: len(early)]
-        assert feed.wait(lambda spans: False, lambda: None) == onnx.segments(audio) and feed.fraction == 1.0
+        assert early and early == whole[: len(early)]
+        assert feed.wait(lambda spans: False, lambda: None) == whole
     with onnx.feed(np.concatenate([audio] * 4)) as feed:  # 12 minutes, left after its first sentence
         feed.wait(lambda spans: len(spans) >= 1, lambda: None)
-    feed._thread.join(timeout=30)
-    assert not feed._thread.is_alive() and feed.fraction < 1.0
+    assert not feed._thread.is_alive() and len(feed._found) < feed.minutes  # stopped, and waited for
+
+
+def test_a_minute_of_a_feed_is_the_same_however_far_it_has_read(detectors, shared_audio: Path) -> None:
+    onnx, _torch = detectors
+    long = decode_audio(shared_audio / "tts" / "dev_long.wav")
+    audio = np.concatenate([long] * 5)
+    minutes: list[list] = [[]]
+    for span in onnx.spans(audio, lambda: minutes.append([])):
+        minutes[-1].append(span)
+    with onnx.feed(audio) as feed:
+        feed.wait(lambda spans: False, lambda: None)  # all read before asking
+        assert feed.minutes == 4
+        assert feed.after_minute(1, lambda: None) == minutes[0] and minutes[0]
+        assert feed.after_minute(2, lambda: None) == minutes[0] + minutes[1]
+        assert feed.after_minute(4, lambda: None) == onnx.segments(audio)
 
 
 def test_a_feed_hands_its_error_and_the_callers_to_the_caller(detectors) -> None:

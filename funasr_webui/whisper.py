@@ -125,10 +125,6 @@ def _clip(audio: np.ndarray, span: tuple[float, float]) -> np.ndarray:
     return audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
 
 
-def _speech_s(spans: list[tuple[float, float]]) -> float:
-    return sum(int(e * SAMPLE_RATE) - int(b * SAMPLE_RATE) for b, e in spans) / SAMPLE_RATE
-
-
 def pack_sentences(
     clips: list[np.ndarray], pack_s: float | None = None, gap_s: float | None = None, first: int = 0
 ) -> list[Window]:
@@ -212,18 +208,16 @@ class WhisperEngine:
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> EngineResult:
         with self.vad.feed(audio) as feed:
-            # The first sentences tell whether the file is dense (more sentences than a batch) and its language;
-            # decoding starts on them while the VAD reads on.
+            # The first sentences tell whether the file is dense (more sentences than a batch); decoding starts
+            # on them while the VAD reads on.
             first = feed.wait(lambda spans: len(spans) > self.batch_size, options.checkpoint)
             if not first:
                 return EngineResult(text="", raw_text="", segments=[], language=options.language or "")
-            language = options.language or self.detect_language(
-                [_clip(audio, s) for s in feed.wait(lambda spans: _speech_s(spans) >= MIN_WINDOW_S, options.checkpoint)]
-            )
             dense = len(first) > self.batch_size
             clips: list[np.ndarray] = []
             rounds = self.packed_rounds(feed, audio, clips, options) if dense else self.lone_round(first, audio, clips)
-            slots = self.decode_windows(rounds, language, options, clips, DENSE_MIN_WINDOW_S if dense else MIN_WINDOW_S)
+            least = DENSE_MIN_WINDOW_S if dense else MIN_WINDOW_S
+            slots, language = self.decode_windows(rounds, options.language, options, clips, least)
             spans = feed.spans
         segments = []
         for (start, end), slot in zip(spans, slots, strict=True):
@@ -272,17 +266,18 @@ class WhisperEngine:
     def decode_windows(
         self,
         rounds: Iterable[Round],
-        language: str,
+        language: str | None,
         options: TranscribeOptions,
         clips: list[np.ndarray],
         min_window: float = MIN_WINDOW_S,
-    ) -> list[SlotText]:
+    ) -> tuple[list[SlotText], str]:
         """The text of every sentence (indexed as `clips`, which holds every sentence once the last round is
         in). Windows of similar length share a batch, since a batch is encoded in one window as long as its
         longest: until the last round only early_batches() are decoded, the rest wait for more windows. A sentence
         whose text Whisper did not keep apart from its neighbour's (one timestamped segment across the pause),
-        or left empty, is decoded again on its own."""
-        decoder = WindowDecoder(self, language, options.hotwords, self.beam_size, options.word_timestamps, min_window)
+        or left empty, is decoded again on its own. `language` None: the first batch's encoder output tells it
+        (no encoder pass of its own). Returns the texts and the language."""
+        decoder: WindowDecoder | None = None
         out: dict[int, SlotText] = {}
         again: list[int] = []
         # a streamed response wants its first sentences first: windows one at a time, in time order
@@ -298,7 +293,14 @@ class WhisperEngine:
             else:
                 groups = self.batches(pending) if round_.last else self.early_batches(pending)
             for group in groups:
-                for window, texts in zip(group, decoder.decode(group), strict=True):
+                encoded = None
+                if decoder is None:
+                    encoded = self.encode(self.features([w.audio for w in group], None, min_window))
+                    language = language or self.language_of(encoded)
+                    decoder = WindowDecoder(
+                        self, language, options.hotwords, self.beam_size, options.word_timestamps, min_window
+                    )
+                for window, texts in zip(group, decoder.decode(group, encoded), strict=True):
                     for i, slot in zip(window.sentences, texts, strict=True):
                         if slot is None or (not slot.text and len(window.sentences) > 1):
                             again.append(i)
@@ -312,11 +314,12 @@ class WhisperEngine:
                 if streamed:  # the sentences final so far from the start (one to decode again stops it there)
                     ready = [out[i].text for i in itertools.takewhile(lambda i: i in out, range(len(clips)))]
                     options.text_so_far(joined(with_pauses([t for t in ready if t], language), language))
+        assert decoder is not None and language is not None  # there was a window: transcribe() saw a sentence
         self.last_stats = DecodeStats(count, decoder.retried, len(again))
         for group in self.batches([Window([i], [0.0], clips[i]) for i in again]):
             for window, texts in zip(group, decoder.decode(group), strict=True):
                 out[window.sentences[0]] = texts[0] or SlotText("")
-        return [out.get(i) or SlotText("") for i in range(len(clips))]
+        return [out.get(i) or SlotText("") for i in range(len(clips))], language
 
     def early_batches(self, pending: list[Window]) -> list[list[Window]]:
         """While the VAD reads on: the shortest batch of each kind (packed or alone) of which two batches' worth
@@ -350,17 +353,14 @@ class WhisperEngine:
     def stream_partial(self, chunk: np.ndarray, cache: dict, is_final: bool) -> str:
         raise RuntimeError("Whisper has no streaming model: live partials re-decode the open utterance")
 
-    def detect_language(self, clips: list[np.ndarray]) -> str:
-        """Language of the first ~10 s of speech, from one encoder pass over a window cut to it."""
-        take, size = [], 0
-        for clip in clips:
-            take.append(clip)
-            size += clip.size
-            if size >= MIN_WINDOW_S * SAMPLE_RATE:
-                break
-        speech = np.concatenate(take)[: int((WINDOW_S - PAD_S) * SAMPLE_RATE)]
-        encoded = self.encode(self.features([speech]))
-        return self.model.model.detect_language(encoded)[0][0][0][2:-2]  # "<|zh|>" -> "zh"
+    def language_of(self, encoded) -> str:
+        """The language most likely over a batch's windows (each window's probabilities summed), from their
+        encoder output."""
+        votes: dict[str, float] = {}
+        for ranked in self.model.model.detect_language(encoded):
+            for token, prob in ranked:
+                votes[token] = votes.get(token, 0.0) + prob
+        return max(votes, key=lambda t: votes[t])[2:-2]  # "<|zh|>" -> "zh"
 
     def decode(self, clips: list[np.ndarray], language: str, hotwords: list[str], beam_size: int) -> list[str]:
         """Text of each clip (at most 30 s of speech) decoded on its own, without timestamps (live dictation)."""
@@ -449,18 +449,21 @@ class WindowDecoder:
         self.min_window = min_window  # None: MIN_WINDOW_S
         self.retried = 0  # windows decoded again in the full window
 
-    def decode(self, windows: list[Window]) -> list[list[SlotText | None]]:
+    def decode(self, windows: list[Window], encoded=None) -> list[list[SlotText | None]]:
         """Windows all alone (one sentence each) or all packed: CTranslate2 decodes a batch with one prompt form.
         Per window, each sentence's text; None for a sentence whose text ran into its neighbour's. A window
-        whose decode loops (a known failure of short windows) is decoded again in the full 30 s window."""
-        decoded = self.generate(windows, None)
+        whose decode loops (a known failure of short windows) is decoded again in the full 30 s window.
+        `encoded`: the windows' encoder output, when the caller has it already."""
+        decoded = self.generate(windows, None, encoded)
         for i, (_texts, looping) in enumerate(decoded):
             if looping:
                 self.retried += 1
                 decoded[i] = self.generate([windows[i]], WINDOW_S)[0]
         return [texts for texts, _looping in decoded]
 
-    def generate(self, windows: list[Window], window_s: float | None) -> list[tuple[list[SlotText | None], bool]]:
+    def generate(
+        self, windows: list[Window], window_s: float | None, encoded=None
+    ) -> list[tuple[list[SlotText | None], bool]]:
         """(texts, looping) of each window."""
         model, tok = self.engine.model, self.tokenizer
         longest = max(w.audio.size for w in windows) / SAMPLE_RATE
@@ -468,7 +471,8 @@ class WindowDecoder:
         prompt = self.prompts[slots > 1]
         stamps = 3 * slots if slots > 1 else 0  # a segment's two timestamps, and a spare
         limit = min(model.max_length, len(prompt) + MAX_TOKENS_MARGIN + int(MAX_TOKENS_PER_S * longest) + stamps)
-        encoded = self.engine.encode(self.engine.features([w.audio for w in windows], window_s, self.min_window))
+        if encoded is None:
+            encoded = self.engine.encode(self.engine.features([w.audio for w in windows], window_s, self.min_window))
         results = model.model.generate(
             encoded,
             [prompt] * len(windows),

@@ -85,11 +85,11 @@ def test_streaming_sends_the_first_sentences_while_the_rest_decodes(
     waited: list[bool] = []  # per window after the first: did the client have a delta before it was decoded?
     decode = whisper.WindowDecoder.decode
 
-    def decode_after_the_first_delta(self, windows):
+    def decode_after_the_first_delta(self, windows, encoded=None):
         if waited or self.calls:
             waited.append(got_delta.wait(timeout=120))
         self.calls = getattr(self, "calls", 0) + 1
-        return decode(self, windows)
+        return decode(self, windows, encoded)
 
     monkeypatch.setattr(whisper.WindowDecoder, "calls", 0, raising=False)
     monkeypatch.setattr(whisper.WindowDecoder, "decode", decode_after_the_first_delta)

@@ -122,9 +122,9 @@ def test_a_dense_file_is_decoded_while_the_vad_reads_on(whisper_pipeline, shared
         cache["minutes"] = 1
         return stream(chunk, cache, is_final)
 
-    def noting_decode(self, windows):
+    def noting_decode(self, windows, encoded=None):
         decoded.set()
-        return decode(self, windows)
+        return decode(self, windows, encoded)
 
     monkeypatch.setattr(engine.vad, "stream", slow_stream)
     monkeypatch.setattr(whisper.WindowDecoder, "decode", noting_decode)

@@ -6,7 +6,9 @@ systemd units and the nginx block README shows), as separate processes on one re
   in the history exactly once;
 - nginx (Debian's, unprivileged, in a temporary folder) in front of the two replicas: a record saved through one
   replica is seen through nginx and through both; the page works through nginx (Gradio's queue and its
-  server-sent events).
+  server-sent events): a single file, a batch the workers transcribe, live dictation from Chromium's fake
+  microphone; each replica takes the browser's address from nginx's X-Forwarded-For (FORWARDED_ALLOW_IPS) and
+  from nobody else.
 
 Only this machine's values are put into the files (tests/deploy_units.py): this checkout for /opt/funasr-webui, the
 test database for the URL, free ports, 127.0.0.1 for nginx's address; FUNASR_WEBUI_ENGINE=whisper and
@@ -15,8 +17,10 @@ FUNASR_WEBUI_THREADS=1 in the environment pick the embedded engine (no Paraforme
 
 from __future__ import annotations
 
+import http.client
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -34,10 +38,13 @@ import soundfile as sf
 
 from tests.deploy_units import CALLS_DIR, DEPLOY, load_unit
 from tests.helpers import free_port, require
-from tests.test_browser import Session, browser, expect  # noqa: F401  (browser: the module's Chromium fixture)
+from tests.test_browser import RECOGNITION_TIMEOUT_MS, Session, browser, expect  # noqa: F401  (browser: a fixture)
+from tests.test_live_ui import EXPECTED, SENTENCE_TIMEOUT_S, finished_part, open_live, says, shot, wait_for
+from tests.test_live_ui import LAUNCH_ARGS as FAKE_MIC_ARGS
 
 HERE = {"FUNASR_WEBUI_ENGINE": "whisper", "FUNASR_WEBUI_THREADS": "1"}  # this machine: the embedded engine
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_ADDRESS = "127.0.0.10"  # nginx's own address towards the replicas (10.0.0.10 in the units): the one they trust
 
 
 def rows(url: str, sql: str, *params) -> list[tuple]:
@@ -112,7 +119,7 @@ def site(postgres_server, tmp_path_factory) -> Iterator[Site]:
             logs,
             f"web{n}",
             {"FUNASR_WEBUI_PORT": str(port), "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp(f"gradio{n}"))},
-            replace={"FORWARDED_ALLOW_IPS=10.0.0.10": "FORWARDED_ALLOW_IPS=127.0.0.1"},
+            replace={"FORWARDED_ALLOW_IPS=10.0.0.10": f"FORWARDED_ALLOW_IPS={NGINX_ADDRESS}"},
         )  # fmt: skip
         for n, port in enumerate(ports)
     ]
@@ -202,7 +209,8 @@ def nginx(site: Site) -> Iterator[str]:
     temp = " ".join(f"{k}_temp_path {prefix}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (prefix / "nginx.conf").write_text(
         f"worker_processes 1; pid {prefix}/nginx.pid; error_log {prefix}/error.log;\n"
-        f"events {{}}\nhttp {{ access_log {prefix}/access.log; {temp} include {prefix}/funasr.conf; }}\n"
+        f"events {{}}\nhttp {{ access_log {prefix}/access.log; {temp} proxy_bind {NGINX_ADDRESS};"
+        f" include {prefix}/funasr.conf; }}\n"
     )
     argv = [NGINX, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(prefix / "nginx.conf"),
             "-g", "daemon off;"]  # fmt: skip
@@ -267,3 +275,80 @@ def test_the_page_works_through_nginx(site: Site, nginx: str, uploaded: int, bro
         s.assert_only_local_requests()
     finally:
         s.close()
+
+
+@pytest.mark.browser
+def test_a_user_transcribes_through_nginx(
+    site: Site,
+    nginx: str,
+    browser,  # noqa: F811
+    chromium: Path,
+    shared_audio: Path,
+    tmp_path: Path,
+) -> None:
+    """Single file, a batch for the workers and live dictation, each through nginx (uploads, the queue's event
+    stream, the microphone's stream); every result lands in the shared history."""
+    # the dictation's microphone: a second of quiet, the sentence (without its faint lead-in, see test_live_ui)
+    speech, rate = sf.read(shared_audio / "zh" / "asr_example.wav", dtype="int16")
+    quiet = np.zeros(rate, np.int16)
+    fake = tmp_path / "dictation.wav"
+    sf.write(fake, np.concatenate([quiet, speech[int(0.85 * rate) :], quiet, quiet, quiet]), rate)
+    before = {name for (name,) in rows(site.url, "SELECT name FROM records")}
+    mic = [*FAKE_MIC_ARGS, f"--use-file-for-fake-audio-capture={fake}"]
+    chrome = browser.browser_type.launch(executable_path=str(chromium), headless=True, args=mic)
+    page = None
+    try:
+        context, page = open_live(chrome, nginx + "/", "en-US")  # the page opens on its Microphone tab
+        page.locator("#mic-live-audio").get_by_role("button", name="Record").click()
+        expect(page.locator("#mic-live-status")).to_contain_text("Listening")
+        wait_for(page, lambda text: says(finished_part(text), EXPECTED), SENTENCE_TIMEOUT_S, "no sentence")
+        page.locator("#mic-live-audio").get_by_role("button", name="Stop").click()
+        expect(page.locator("#mic-live-status")).to_contain_text("saved in History (#", timeout=30_000)
+
+        page.get_by_role("tab").nth(0).click()  # Single file: the upload goes through nginx to one replica
+        page.locator("#single-file input[type=file]").set_input_files(str(shared_audio / "zh" / "mid.wav"))
+        page.locator("#single-start").click()
+        expect(page.locator("#single-status")).to_contain_text("saved in History", timeout=RECOGNITION_TIMEOUT_MS)
+        expect(page.locator("#single-text textarea")).to_have_value(re.compile("肯德基"))
+
+        page.get_by_role("tab").nth(1).click()  # Batch: queued for the workers, the table fills in as they finish
+        batch = [str(shared_audio / "tts" / n) for n in ("d07.wav", "d08.wav")]  # not in the night's folder
+        page.locator("#batch-files input[type=file]").set_input_files(batch)
+        page.locator("#batch-start").click()
+        done = "2 files on the work queue: 2 done"
+        expect(page.locator("#batch-status")).to_contain_text(done, timeout=2 * RECOGNITION_TIMEOUT_MS)
+        expect(page.locator("#batch-zip")).to_be_enabled()
+        shot(page, "scale-out-nginx-batch")
+        context.close()
+    except BaseException:
+        if page is not None and not page.is_closed():
+            shot(page, "last-test_a_user_transcribes_through_nginx")
+        raise
+    finally:
+        chrome.close()
+    added = sorted(name for (name,) in rows(site.url, "SELECT name FROM records") if name not in before)
+    assert [n for n in added if not n.startswith("dictation-")] == ["d07.wav", "d08.wav", "mid.wav"], added
+    assert len([n for n in added if n.startswith("dictation-")]) == 1, added  # the dictation, once
+
+
+def get_from(address: str, port: int, path: str, headers: dict[str, str] | None = None) -> int:
+    """GET path from port on 127.0.0.1, the connection made from ``address`` (another loopback address: another
+    machine, as far as the server can tell)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(address, 0))
+    try:
+        conn.request("GET", path, headers=headers or {})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_replicas_take_the_browsers_address_from_nginx_and_from_nobody_else(site: Site, nginx: str) -> None:
+    # what the per-client limits count: the browser behind nginx (FORWARDED_ALLOW_IPS names nginx) ...
+    front = int(nginx.rsplit(":", 1)[1])
+    assert get_from("127.0.0.7", front, "/health?from=browser") == 200
+    # ... while a client that talks to a replica directly cannot claim another address
+    assert get_from("127.0.0.8", site.ports[0], "/health?from=forger", {"X-Forwarded-For": "203.0.113.9"}) == 200
+    logs = "".join(p.read_text(errors="replace") for p in sorted(site.logs.glob("web*.log")))
+    assert re.search(r"127\.0\.0\.7:\d+ - \"GET /health\?from=browser", logs), logs[-2000:]
+    assert re.search(r"127\.0\.0\.8:\d+ - \"GET /health\?from=forger", logs), logs[-2000:]
+    assert "203.0.113.9" not in logs

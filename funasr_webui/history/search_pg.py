@@ -15,6 +15,8 @@ from ..helpers import printable
 from . import search
 from .postgres import PgConnection
 
+BITMAP_WORK_MEM = "32MB"  # per search while it runs: exact bitmaps of a common gram over a few million records
+
 
 def _like(term: str) -> str:
     """A user's term as an ILIKE substring pattern: its own %, _ and \\ match themselves."""
@@ -61,12 +63,16 @@ def _where(q: str, filters: dict[str, Any]) -> tuple[list[str], list[Any], list[
 def _bitmap_scans(conn: PgConnection) -> Iterator[None]:
     """Text conditions answered from the GIN indexes only (bitmap scans, ANDed with the id range), never by
     reading each row's text in id order: the planner does not know how dear that is (long texts are compressed
-    out of line), and would walk a whole window for a rare word."""
+    out of line), and would walk a whole window for a rare word. The bitmaps get room to stay exact: a common
+    gram matches a quarter of the records, and a bitmap over PostgreSQL's default work_mem (4 MB) turns lossy,
+    so every row of its pages is read and checked again (~6× slower at 1M records)."""
     conn.execute("SET LOCAL enable_indexscan = off")
     conn.execute("SET LOCAL enable_seqscan = off")
+    conn.execute(f"SET LOCAL work_mem = '{BITMAP_WORK_MEM}'")
     yield  # after an error the transaction ends, and SET LOCAL with it
     conn.execute("RESET enable_indexscan")
     conn.execute("RESET enable_seqscan")
+    conn.execute("RESET work_mem")
 
 
 def select(

@@ -11,8 +11,9 @@ systemd units and the nginx block README shows), as separate processes on one re
   from nobody else.
 
 Only this machine's values are put into the files (tests/deploy_units.py): this checkout for /opt/funasr-webui, the
-test database for the URL, free ports, 127.0.0.1 for nginx's address; FUNASR_WEBUI_ENGINE=whisper and
-FUNASR_WEBUI_THREADS=1 in the environment pick the embedded engine (no Paraformer weights here).
+test database for the URL, free ports, 127.0.0.1 for the replicas' and nginx's listening addresses and 127.0.0.10
+for the one nginx connects from (the units' 10.0.0.10); FUNASR_WEBUI_ENGINE=whisper and FUNASR_WEBUI_THREADS=1 in
+the environment pick the embedded engine (no Paraformer weights here).
 """
 
 from __future__ import annotations
